@@ -1,0 +1,193 @@
+"""Configuration dataclasses and their JSON form.
+
+Every model is built from two things: a *schema* (what the data looks like: modalities, feature
+names, classes), and a method *config* (hyper-parameters). Both are frozen dataclasses that
+serialise to plain JSON, so a checkpoint's ``config.json`` is readable and diffable, and
+nothing of ours is ever pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ModalityKind = Literal["tabular", "image", "sequence"]
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One modality of a dataset.
+
+    kind:     ``tabular`` (a feature vector), ``image`` (``(C, H, W)``) or ``sequence`` (``(L, d)``).
+    features: feature names in column order (tabular); empty otherwise.
+    shape:    per-sample shape without the batch: ``(d,)``, ``(C, H, W)`` or ``(L, d)``.
+    """
+
+    name: str
+    kind: ModalityKind
+    shape: tuple[int, ...]
+    features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("tabular", "image", "sequence"):
+            raise ValueError(f"modality {self.name!r}: kind must be tabular, image or sequence, got {self.kind!r}")
+        if self.kind == "tabular" and self.features and len(self.features) != self.shape[0]:
+            raise ValueError(
+                f"modality {self.name!r}: {len(self.features)} feature names for {self.shape[0]} features"
+            )
+
+    @property
+    def dim(self) -> int:
+        """Number of input features of a tabular modality (last dimension otherwise)."""
+        return int(self.shape[-1]) if self.kind != "image" else int(self.shape[0])
+
+
+@dataclass(frozen=True)
+class DataSchema:
+    """What a model expects: modalities (in order) and class names."""
+
+    modalities: tuple[ModalitySpec, ...]
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.modalities]
+        if len(set(names)) != len(names):
+            raise ValueError(f"modality names must be unique, got {names}")
+        if len(self.classes) < 2:
+            raise ValueError(f"a classification schema needs at least 2 classes, got {list(self.classes)}")
+
+    @property
+    def modality_names(self) -> list[str]:
+        return [m.name for m in self.modalities]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def modality(self, name: str) -> ModalitySpec:
+        for m in self.modalities:
+            if m.name == name:
+                return m
+        raise KeyError(f"no modality {name!r}; the schema has {self.modality_names}")
+
+    def index(self, name: str) -> int:
+        return self.modality_names.index(name)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of every method's hyper-parameter dataclass (subclasses add fields)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (a method's registry entry gives its published recipe as defaults).
+
+    batch_size: ``None`` = full batch (one optimiser step per epoch over the whole train set,
+    as MM-dynamics does).
+    """
+
+    epochs: int = 100
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    optimizer: Literal["adam", "adamw"] = "adam"
+    scheduler: Literal["step", "cosine", "none"] = "step"
+    step_size: int = 500
+    gamma: float = 0.2
+    warmup_steps: int = 0
+    batch_size: int | None = None
+    grad_clip: float | None = None
+    seed: int = 0
+    modality_dropout: float = 0.0
+    eval_every: int = 0
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses (nested) -> plain JSON values; tuples become lists."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Turn a JSON value back into the annotated type ``tp`` (tuples, nested dataclasses)."""
+    origin = typing.get_origin(tp)
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        return from_jsonable(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _coerce(args[0], value, where)
+        return value
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, where) for v in value)
+        return tuple(value)
+    if origin is list:
+        (arg,) = typing.get_args(tp) or (Any,)
+        return [_coerce(arg, v, where) for v in value]
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def from_jsonable(cls: type, data: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a JSON object, rejecting unknown fields by name."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown} for {cls.__name__}; known: {sorted(known)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def override(config: Any, **changes: Any) -> Any:
+    """A copy of a frozen dataclass with ``changes`` (``None`` values are ignored)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(config, **changes)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=2, sort_keys=False)
+
+
+def schema_to_json(schema: DataSchema) -> dict[str, Any]:
+    return to_jsonable(schema)
+
+
+def schema_from_json(data: dict[str, Any]) -> DataSchema:
+    mods = tuple(
+        ModalitySpec(
+            name=m["name"], kind=m["kind"], shape=tuple(m["shape"]), features=tuple(m.get("features", ()))
+        )
+        for m in data["modalities"]
+    )
+    return DataSchema(modalities=mods, classes=tuple(data["classes"]))
+
+
+__all__ = [
+    "ModalitySpec",
+    "DataSchema",
+    "ModelConfig",
+    "TrainConfig",
+    "to_jsonable",
+    "from_jsonable",
+    "override",
+    "dumps",
+    "schema_to_json",
+    "schema_from_json",
+]

@@ -1,0 +1,100 @@
+"""The base class every fusion method derives from.
+
+It fixes the contract (``forward(Batch) -> FusionOutput``, ``loss(output, batch) ->
+LossOutput``), keeps the schema and the preprocessing the model was trained with, and knows
+how to save itself as a checkpoint folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..config import DataSchema, ModelConfig
+from ..types import Batch, FusionOutput, LossOutput
+
+
+class FusionModel(nn.Module):
+    """A multimodal classifier: a :class:`Batch` in, a :class:`FusionOutput` out.
+
+    Subclasses implement :meth:`forward` and, where the method has more than a fused
+    cross-entropy, :meth:`loss`. ``preprocessing`` and ``train_config`` are attached by the
+    trainer (or the checkpoint loader) so that a saved model carries everything needed to
+    score raw data again.
+    """
+
+    method: ClassVar[str] = ""
+
+    def __init__(self, config: ModelConfig, schema: DataSchema) -> None:
+        super().__init__()
+        self.config = config
+        self.schema = schema
+        self.preprocessing: dict[str, Any] = {}
+        self.train_config: Any = None
+        self.class_weights: Tensor | None = None
+
+    # -- the contract -------------------------------------------------------------------
+    def forward(self, batch: Batch, *, return_attention: bool = False) -> FusionOutput:  # pragma: no cover
+        raise NotImplementedError  # abstract
+
+    def loss(self, output: FusionOutput, batch: Batch) -> LossOutput:
+        """Fused cross-entropy (methods with more terms override this)."""
+        ce = self.cross_entropy(output.logits, batch.labels)
+        return LossOutput(total=ce, terms={"ce_fused": ce.detach()})
+
+    # -- helpers shared by methods ------------------------------------------------------
+    @property
+    def modality_names(self) -> list[str]:
+        return self.schema.modality_names
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def cross_entropy(self, logits: Tensor, labels: Tensor | None, rows: Tensor | None = None) -> Tensor:
+        """Mean cross-entropy over ``rows`` (bool mask) with the model's class weights, if any.
+
+        With no selected row the result is a differentiable zero, never NaN.
+        """
+        if labels is None:
+            raise ValueError("this loss needs labels, and the batch has none")
+        weight = None if self.class_weights is None else self.class_weights.to(logits.device)
+        per_sample = nn.functional.cross_entropy(logits, labels, weight=weight, reduction="none")
+        if weight is not None:
+            # Normalise like torch's weighted mean, so weights rescale classes, not the loss.
+            w = weight[labels]
+            if rows is not None:
+                w = w * rows
+            return (per_sample * (rows if rows is not None else 1)).sum() / w.sum().clamp_min(1e-12)
+        if rows is None:
+            return per_sample.mean()
+        return (per_sample * rows).sum() / rows.sum().clamp_min(1)
+
+    def check_batch(self, batch: Batch) -> None:
+        """Refuse a batch that does not match the schema, naming what is wrong."""
+        if batch.present.shape[1] != len(self.schema.modalities):
+            raise ValueError(
+                f"presence mask has {batch.present.shape[1]} columns, the model has "
+                f"{len(self.schema.modalities)} modalities ({', '.join(self.modality_names)})"
+            )
+        for spec in self.schema.modalities:
+            if spec.name not in batch.inputs:
+                raise ValueError(f"the batch has no input for modality {spec.name!r}")
+            got = tuple(batch.inputs[spec.name].shape[1:])
+            if got != tuple(spec.shape):
+                raise ValueError(
+                    f"modality {spec.name!r}: the model expects per-sample shape {tuple(spec.shape)}, got {got}"
+                )
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, path: str | Path, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
+        """Write a checkpoint folder (``config.json`` + ``model.safetensors`` [+ ``metrics.json``])."""
+        from ..checkpoint import save_checkpoint
+
+        return save_checkpoint(self, path, metrics=metrics, extra=extra)

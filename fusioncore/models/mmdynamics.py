@@ -1,0 +1,177 @@
+"""MM-dynamics (Han et al., CVPR 2022): feature gates + true-class-probability confidence.
+
+Per modality m (spec §4a): gate ``w = sigmoid(W_g x)`` (feature informativeness) -> encoder
+``h = dropout(relu(W_e (x * w)))`` -> unimodal TCP classifier ``u = W_u h`` and a raw linear
+confidence ``c = W_c h`` (modality informativeness, no sigmoid) -> ``h' = c * h``; the fused
+logits are a single linear layer over ``concat(h'_1..h'_M)``.
+
+Loss: ``CE(fused) + sum_m [mean(w_m) + MSE(c_m, TCP_m) + CE(u_m)]`` with TCP = softmax(u)[y]
+*not* detached (as the official code).
+
+Missing modalities (fusioncore's rule, not in the paper): an absent modality's weighted hidden
+vector is replaced by zeros before the fusion layer, so it contributes nothing to the logits
+(only the fusion bias remains); its gates are reported as 0, its confidence as NaN, and it adds
+no loss term for that sample. The prediction is therefore always defined from the modalities
+present, including a single one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..config import DataSchema, ModalitySpec, ModelConfig, TrainConfig
+from ..registry import register_method
+from ..types import Batch, FusionOutput, LossOutput
+from .base import FusionModel
+
+
+@dataclass(frozen=True)
+class MMDynamicsConfig(ModelConfig):
+    """Hyper-parameters of MM-dynamics (defaults: the official ROSMAP/BRCA code).
+
+    feature_informativeness:  learn feature gates (False = the "w/o FI" ablation: gates fixed at 1).
+    modality_informativeness: weight each hidden vector by its confidence (False = "w/o MI").
+    image_*: the image branch (Image MM-dynamics, spec §5a).
+    """
+
+    hidden_dim: int = 1000
+    image_hidden_dim: int = 500
+    dropout: float = 0.5
+    feature_informativeness: bool = True
+    modality_informativeness: bool = True
+    lambda_sparsity: float = 1.0
+    lambda_confidence: float = 1.0
+    lambda_unimodal: float = 1.0
+    class_weighted: bool = False
+    image_gate: str = "smp"  # "smp" (segmentation-models-pytorch U-Net) or "paper" (compact U-Net of §5a)
+    image_gate_encoder: str = "resnet18"
+    image_patch_size: int = 8
+    image_encoder: str = "smallcnn"  # "smallcnn" (§5a) or an smp/timm encoder name
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Xavier-normal weights and zero biases for every Linear, as the official code."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.xavier_normal_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+class TabularBranch(nn.Module):
+    """One tabular modality: square-linear sigmoid gate and a one-layer encoder.
+
+    ``gate`` is ``(d, d)``, ``encoder`` ``(hidden, d)``; the TCP heads live in the model.
+    """
+
+    def __init__(self, spec: ModalitySpec, hidden_dim: int) -> None:
+        super().__init__()
+        d = spec.dim
+        self.gate = nn.Linear(d, d)
+        self.encoder = nn.Linear(d, hidden_dim)
+        self.hidden_dim = hidden_dim
+
+    def informativeness(self, x: Tensor) -> Tensor:
+        """``(B, d)`` feature gates in (0, 1)."""
+        return torch.sigmoid(self.gate(x))
+
+    def encode(self, x: Tensor) -> Tensor:
+        """``(B, d)`` gated input -> ``(B, hidden)`` pre-dropout hidden."""
+        return torch.relu(self.encoder(x))
+
+
+def build_branch(spec: ModalitySpec, config: MMDynamicsConfig) -> nn.Module:
+    """The gate + encoder for one modality, by its kind."""
+    if spec.kind == "tabular":
+        return TabularBranch(spec, config.hidden_dim)
+    if spec.kind == "image":
+        from ..encoders.image_branch import ImageBranch
+
+        return ImageBranch(spec, config)
+    raise ValueError(f"MM-dynamics supports tabular and image modalities, not {spec.kind!r} ({spec.name})")
+
+
+@register_method(
+    "mmdynamics",
+    MMDynamicsConfig,
+    train_defaults=TrainConfig(epochs=1000, lr=1e-4, weight_decay=1e-4, scheduler="step", step_size=500, gamma=0.2),
+    description="MM-dynamics: feature gates + TCP modality confidence (Han et al. 2022)",
+    supports=("tabular", "image"),
+)
+class MMDynamics(FusionModel):
+    """MM-dynamics for any mix of tabular and image modalities."""
+
+    def __init__(self, config: MMDynamicsConfig, schema: DataSchema) -> None:
+        super().__init__(config, schema)
+        k = schema.n_classes
+        self.branches = nn.ModuleDict({m.name: build_branch(m, config) for m in schema.modalities})
+        hidden = {m.name: self.branches[m.name].hidden_dim for m in schema.modalities}
+        self.tcp_classifiers = nn.ModuleDict({n: nn.Linear(h, k) for n, h in hidden.items()})
+        self.confidences = nn.ModuleDict({n: nn.Linear(h, 1) for n, h in hidden.items()})
+        self.fusion = nn.Linear(sum(hidden.values()), k)
+        self.dropout = nn.Dropout(config.dropout)
+        xavier_init(self)
+
+    def forward(self, batch: Batch, *, return_attention: bool = False) -> FusionOutput:
+        self.check_batch(batch)
+        cfg: MMDynamicsConfig = self.config
+        present = batch.present
+        parts, gates, confidence, raw_conf, unimodal = [], {}, {}, {}, {}
+        for j, name in enumerate(self.modality_names):
+            x, here = batch.inputs[name], present[:, j]
+            branch = self.branches[name]
+            if cfg.feature_informativeness:
+                gate = branch.informativeness(x)
+                x = x * gate
+                gates[name] = gate * _expand(here, gate)
+            h = self.dropout(branch.encode(x))
+            unimodal[name] = self.tcp_classifiers[name](h)
+            conf = self.confidences[name](h).squeeze(-1)
+            raw_conf[name] = conf
+            if cfg.modality_informativeness:
+                h = h * conf.unsqueeze(-1)
+                confidence[name] = torch.where(here, conf, torch.full_like(conf, float("nan")))
+            parts.append(h * here.unsqueeze(-1).to(h.dtype))
+        logits = self.fusion(torch.cat(parts, dim=-1))
+        return FusionOutput(
+            logits=logits,
+            present=present,
+            modality_logits=unimodal,
+            gates=gates,
+            confidence=confidence,
+            extras={"raw_gates": gates, "raw_confidence": raw_conf},
+        )
+
+    def loss(self, output: FusionOutput, batch: Batch) -> LossOutput:
+        cfg: MMDynamicsConfig = self.config
+        labels = batch.labels
+        total = self.cross_entropy(output.logits, labels)
+        terms = {"ce_fused": total.detach()}
+        for j, name in enumerate(self.modality_names):
+            here = batch.present[:, j].to(output.logits.dtype)
+            u = output.modality_logits[name]
+            ce_m = self.cross_entropy(u, labels, rows=here)
+            view = cfg.lambda_unimodal * ce_m
+            terms[f"ce_{name}"] = ce_m.detach()
+            if cfg.feature_informativeness:
+                gate = output.gates[name]
+                per_sample = gate.flatten(1).mean(dim=1)
+                sparsity = (per_sample * here).sum() / here.sum().clamp_min(1)
+                view = view + cfg.lambda_sparsity * sparsity
+                terms[f"sparsity_{name}"] = sparsity.detach()
+            if cfg.modality_informativeness:
+                tcp = torch.softmax(u, dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
+                sq = (output.extras["raw_confidence"][name] - tcp) ** 2
+                mse = (sq * here).sum() / here.sum().clamp_min(1)
+                view = view + cfg.lambda_confidence * mse
+                terms[f"tcp_mse_{name}"] = mse.detach()
+            total = total + view
+        return LossOutput(total=total, terms=terms)
+
+
+def _expand(here: Tensor, like: Tensor) -> Tensor:
+    """``(B,)`` bool -> broadcastable float mask for a ``(B, ...)`` tensor."""
+    return here.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))

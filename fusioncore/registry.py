@@ -1,0 +1,81 @@
+"""A small registry of fusion methods, in the spirit of timm's ``register_model``.
+
+A method is a name bound to its model class, its hyper-parameter dataclass and its published
+training recipe. Tests are parametrised over :func:`list_models`, so a newly registered method
+is forward/backward/save/load/missing-modality tested for free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from .config import DataSchema, ModelConfig, TrainConfig, override
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models.base import FusionModel
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    name: str
+    model_cls: type
+    config_cls: type
+    train_defaults: TrainConfig
+    description: str
+    supports: tuple[str, ...]  # modality kinds the method accepts
+
+
+_REGISTRY: dict[str, MethodEntry] = {}
+
+
+def register_method(
+    name: str,
+    config_cls: type,
+    *,
+    train_defaults: TrainConfig = TrainConfig(),
+    description: str = "",
+    supports: tuple[str, ...] = ("tabular",),
+) -> Callable[[type], type]:
+    """Class decorator: make a :class:`FusionModel` subclass creatable by ``name``."""
+
+    def wrap(model_cls: type) -> type:
+        if name in _REGISTRY and _REGISTRY[name].model_cls is not model_cls:
+            raise ValueError(f"method {name!r} is already registered by {_REGISTRY[name].model_cls.__name__}")
+        model_cls.method = name
+        _REGISTRY[name] = MethodEntry(name, model_cls, config_cls, train_defaults, description, supports)
+        return model_cls
+
+    return wrap
+
+
+def _ensure_builtin_methods() -> None:
+    # Importing the models package registers the built-in methods (no side effects elsewhere).
+    from . import models  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Names of every registered method, sorted."""
+    _ensure_builtin_methods()
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str) -> MethodEntry:
+    _ensure_builtin_methods()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, schema: DataSchema, config: ModelConfig | None = None, **overrides: Any) -> "FusionModel":
+    """Build method ``name`` for data ``schema``; ``overrides`` change config fields."""
+    entry = get_method(name)
+    unsupported = sorted({m.kind for m in schema.modalities} - set(entry.supports))
+    if unsupported:
+        raise ValueError(
+            f"method {name!r} supports {', '.join(entry.supports)} modalities, not {', '.join(unsupported)}"
+        )
+    config = config if config is not None else entry.config_cls()
+    if overrides:
+        config = override(config, **overrides)
+    return entry.model_cls(config, schema)
