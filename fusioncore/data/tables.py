@@ -1,0 +1,275 @@
+"""The general layout: one table per modality keyed by a sample-id column, plus labels.
+
+A folder::
+
+    labels.csv        sample_id,label[,split]     (split: train / test / val; optional)
+    mrna.csv          sample_id,GENE1,GENE2,...   (one modality per table; file stem = name)
+    proteins.parquet  sample_id,...
+    images.csv        sample_id,path              (an image modality: paths relative to the table)
+
+or a manifest ``fusioncore.json`` in that folder (or passed directly) naming the files::
+
+    {"labels": "labels.csv", "id_column": "sample_id", "label_column": "label",
+     "modalities": {"rna": "rna.csv", "slide": {"file": "slides.csv", "kind": "image", "size": 64}},
+     "test_fraction": 0.3, "seed": 0}
+
+A sample missing from a modality's table is *absent* for that modality. Without a ``split``
+column the samples are split at random, stratified by class, with the manifest's seed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import DataSchema, ModalitySpec
+from .dataset import DatasetSplits, MultimodalDataset
+from .errors import DataError, where
+from .readers import TABLE_SUFFIXES, duplicated_ids, read_table, to_numeric_matrix
+
+MANIFEST_NAME = "fusioncore.json"
+LABEL_STEMS = ("labels", "label")
+IMAGE_COLUMNS = ("path", "image", "image_path", "file")
+SPLIT_NAMES = {"train": "train", "tr": "train", "test": "test", "te": "test", "val": "val", "valid": "val", "validation": "val"}
+
+
+@dataclass(frozen=True)
+class ModalityFile:
+    name: str
+    path: Path
+    kind: str = "auto"  # auto | tabular | image
+    size: int = 64
+
+
+@dataclass(frozen=True)
+class TableManifest:
+    folder: Path
+    modalities: tuple[ModalityFile, ...]
+    labels: Path | None = None
+    id_column: str | None = None
+    label_column: str | None = None
+    split_column: str = "split"
+    test_fraction: float = 0.3
+    seed: int = 0
+    classes: tuple[str, ...] = field(default=())
+
+
+def discover(path: str | Path) -> TableManifest:
+    """The manifest of a folder (``fusioncore.json`` if present, else every table in it)."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".json":
+        return read_manifest(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: not a folder or a {MANIFEST_NAME} manifest")
+    if (path / MANIFEST_NAME).is_file():
+        return read_manifest(path / MANIFEST_NAME)
+    tables = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+    labels = [p for p in tables if p.stem.lower() in LABEL_STEMS]
+    modalities = tuple(ModalityFile(p.stem, p) for p in tables if p not in labels)
+    if not modalities:
+        raise DataError(f"{path}: no modality tables found (expected files like mrna.csv next to labels.csv)")
+    return TableManifest(folder=path, modalities=modalities, labels=labels[0] if labels else None)
+
+
+def read_manifest(path: Path) -> TableManifest:
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(raw, dict) or not isinstance(raw.get("modalities"), dict) or not raw["modalities"]:
+        raise DataError(f"{path}: expected an object with a non-empty 'modalities' mapping of name -> file")
+    folder = path.parent
+    mods = []
+    for name, entry in raw["modalities"].items():
+        entry = {"file": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict) or "file" not in entry:
+            raise DataError(f"{path}: modalities.{name} must be a file name or an object with a 'file' field")
+        kind = entry.get("kind", "auto")
+        if kind not in ("auto", "tabular", "image"):
+            raise DataError(f"{path}: modalities.{name}.kind must be auto, tabular or image, got {kind!r}")
+        mods.append(ModalityFile(name, folder / entry["file"], kind, int(entry.get("size", 64))))
+    known = {"modalities", "labels", "id_column", "label_column", "split_column", "test_fraction", "seed", "classes"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise DataError(f"{path}: unknown field(s) {unknown}; known: {sorted(known)}")
+    return TableManifest(
+        folder=folder,
+        modalities=tuple(mods),
+        labels=folder / raw["labels"] if raw.get("labels") else None,
+        id_column=raw.get("id_column"),
+        label_column=raw.get("label_column"),
+        split_column=raw.get("split_column", "split"),
+        test_fraction=float(raw.get("test_fraction", 0.3)),
+        seed=int(raw.get("seed", 0)),
+        classes=tuple(raw.get("classes", ())),
+    )
+
+
+def _id_column(frame: pd.DataFrame, path: Path, requested: str | None) -> str:
+    if requested is not None:
+        if requested not in frame.columns:
+            raise DataError(f"{path}: no sample-id column {requested!r}; columns are {list(frame.columns)[:10]}")
+        return requested
+    for candidate in ("sample_id", "sample", "id", "ID", "patient_id"):
+        if candidate in frame.columns:
+            return candidate
+    return str(frame.columns[0])
+
+
+def _keyed(path: Path, id_column: str | None) -> tuple[pd.DataFrame, list[str], str]:
+    """A table, its sample ids (validated unique and non-empty) and the id column's name."""
+    frame = read_table(path)
+    key = _id_column(frame, path, id_column)
+    ids = [str(v).strip() for v in frame[key].tolist()]
+    problems = [f"{where(path, i + 2, key)}: empty sample id" for i, s in enumerate(ids) if s in ("", "nan", "None")]
+    problems += duplicated_ids(ids, path)
+    if problems:
+        raise DataError(f"{path}: sample ids must be unique and non-empty", problems)
+    return frame.drop(columns=[key]), ids, key
+
+
+def read_modality_table(
+    mod: ModalityFile, id_column: str | None
+) -> tuple[ModalitySpec, dict[str, int], np.ndarray]:
+    """One modality table -> (spec, sample id -> row, values ``(n, *shape)``)."""
+    frame, ids, _ = _keyed(mod.path, id_column)
+    image_cols = [c for c in frame.columns if str(c).lower() in IMAGE_COLUMNS]
+    is_image = mod.kind == "image" or (mod.kind == "auto" and len(frame.columns) == 1 and image_cols)
+    if is_image:
+        from .images import load_image_column
+
+        column = image_cols[0] if image_cols else frame.columns[0]
+        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], mod.size)
+        spec = ModalitySpec(name=mod.name, kind="image", shape=tuple(values.shape[1:]))
+    else:
+        if frame.shape[1] == 0:
+            raise DataError(f"{mod.path}: no feature columns besides the sample id")
+        values = to_numeric_matrix(frame, mod.path, row_offset=2)
+        spec = ModalitySpec(
+            name=mod.name, kind="tabular", shape=(values.shape[1],), features=tuple(str(c) for c in frame.columns)
+        )
+    return spec, {sid: i for i, sid in enumerate(ids)}, values
+
+
+def _class_order(values: list[str], declared: tuple[str, ...]) -> tuple[str, ...]:
+    if declared:
+        return declared
+    uniq = sorted(set(values))
+    try:
+        return tuple(sorted(uniq, key=float))
+    except ValueError:
+        return tuple(uniq)
+
+
+def load_tables(path: str | Path, *, classes: tuple[str, ...] | None = None) -> DatasetSplits:
+    """Load the table layout as train/test(/val) splits (see module docstring)."""
+    manifest = discover(path)
+    if manifest.labels is None:
+        raise DataError(f"{manifest.folder}: no labels table (expected labels.csv with columns sample_id,label[,split])")
+    data, tags = load_table_samples(manifest, classes=classes)
+    return split_samples(data, manifest, tags)
+
+
+def load_table_samples(
+    manifest: TableManifest, *, classes: tuple[str, ...] | None = None
+) -> tuple[MultimodalDataset, np.ndarray | None]:
+    """All samples of a manifest as one dataset (labelled when the manifest has labels), and the
+    per-sample split tags of the labels table's split column (None when it has none)."""
+    labels_frame = split = None
+    if manifest.labels is not None:
+        frame, ids, _ = _keyed(manifest.labels, manifest.id_column)
+        label_col = manifest.label_column or ("label" if "label" in frame.columns else frame.columns[0])
+        if label_col not in frame.columns:
+            raise DataError(f"{manifest.labels}: no label column {label_col!r}; columns are {list(frame.columns)}")
+        raw_labels = [str(v).strip() for v in frame[label_col].tolist()]
+        empty = [f"{where(manifest.labels, i + 2, label_col)}: empty label" for i, v in enumerate(raw_labels) if v in ("", "nan")]
+        if empty:
+            raise DataError(f"{manifest.labels}: every sample needs a label", empty)
+        class_names = classes or _class_order(raw_labels, manifest.classes)
+        lookup = {c: k for k, c in enumerate(class_names)}
+        unknown = [
+            f"{where(manifest.labels, i + 2, label_col)}: label {v!r} is not one of {list(class_names)}"
+            for i, v in enumerate(raw_labels)
+            if v not in lookup
+        ]
+        if unknown:
+            raise DataError(f"{manifest.labels}: unknown labels", unknown)
+        labels_frame = np.array([lookup[v] for v in raw_labels], dtype=np.int64)
+        if manifest.split_column in frame.columns:
+            split = _read_split(frame[manifest.split_column].tolist(), manifest)
+        sample_ids = ids
+    tables = [read_modality_table(m, manifest.id_column) for m in manifest.modalities]
+    if manifest.labels is None:
+        sample_ids = sorted(set().union(*(t[1] for t in tables)))
+        class_names = classes or manifest.classes or ("class 0", "class 1")
+    n = len(sample_ids)
+    present = np.zeros((n, len(tables)), dtype=bool)
+    features = {}
+    for j, (spec, rows, values) in enumerate(tables):
+        out = np.zeros((n, *spec.shape), dtype=np.float32)
+        for i, sid in enumerate(sample_ids):
+            r = rows.get(sid)
+            if r is not None:
+                out[i] = values[r]
+                present[i, j] = True
+        features[spec.name] = out
+    schema = DataSchema(modalities=tuple(t[0] for t in tables), classes=tuple(class_names))
+    notes = []
+    for spec, rows, _ in tables:
+        extra = len(set(rows) - set(sample_ids))
+        if extra:
+            notes.append(f"{spec.name}: {extra} sample id(s) have no label and were ignored")
+    data = MultimodalDataset(
+        schema=schema,
+        features=features,
+        present=present,
+        labels=labels_frame,
+        sample_ids=tuple(sample_ids),
+        source=f"table:{manifest.folder}",
+        notes=tuple(notes),
+    )
+    return data, split
+
+
+def _read_split(values: list, manifest: TableManifest) -> np.ndarray:
+    out, bad = [], []
+    for i, v in enumerate(values):
+        tag = SPLIT_NAMES.get(str(v).strip().lower())
+        if tag is None:
+            bad.append(f"{where(manifest.labels, i + 2, manifest.split_column)}: {v!r} is not train, test or val")
+        out.append(tag)
+    if bad:
+        raise DataError(f"{manifest.labels}: unknown split names", bad)
+    return np.array(out)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """``"train"``/``"test"`` per sample, stratified by class, reproducible for a seed."""
+    if not 0.0 < test_fraction < 1.0:
+        raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    tags = np.full(len(labels), "train", dtype=object)
+    for k in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == k))
+        n_test = int(round(len(idx) * test_fraction))
+        tags[idx[:n_test]] = "test"
+    return tags
+
+
+def split_samples(data: MultimodalDataset, manifest: TableManifest, tags: np.ndarray | None) -> DatasetSplits:
+    """Train/test(/val) by the given tags, else a stratified random split."""
+    if tags is None:
+        tags = stratified_split(data.labels, manifest.test_fraction, manifest.seed)
+    parts = {t: np.flatnonzero(tags == t) for t in ("train", "test", "val")}
+    for t in ("train", "test"):
+        if len(parts[t]) == 0:
+            raise DataError(f"{manifest.labels}: the {t} split is empty")
+    return DatasetSplits(
+        train=data.subset(parts["train"]),
+        test=data.subset(parts["test"]),
+        val=data.subset(parts["val"]) if len(parts["val"]) else None,
+    )

@@ -1,0 +1,57 @@
+"""Classification metrics, named as the papers report them.
+
+Binary tasks: ``f1`` is the F1 of the positive class 1 and ``auc`` uses the probability of
+class 1 (MM-dynamics' ROSMAP convention). Multi-class: ``auc`` is one-vs-rest macro AUC.
+A metric that is undefined on the given labels (e.g. AUC with one class present) is NaN and
+never an exception, so a benchmark over sparse subsets keeps going.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """All reported metrics for labels ``(N,)`` and class probabilities ``(N, K)``."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if len(y_true) == 0:
+        raise ValueError("cannot compute metrics on zero samples")
+    k = probabilities.shape[1]
+    y_pred = probabilities.argmax(axis=1)
+    labels = np.arange(k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = {
+            "acc": skm.accuracy_score(y_true, y_pred),
+            "balanced_acc": skm.balanced_accuracy_score(y_true, y_pred),
+            "f1_macro": skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+            "f1_weighted": skm.f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+            "recall_weighted": skm.recall_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+            "precision_weighted": skm.precision_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+        }
+        if k == 2:
+            out["f1"] = skm.f1_score(y_true, y_pred, pos_label=1, average="binary", zero_division=0)
+        else:
+            out["f1"] = out["f1_weighted"]
+        out["auc"] = _auc(y_true, probabilities)
+    out["n"] = int(len(y_true))
+    return {key: float(v) if key != "n" else v for key, v in out.items()}
+
+
+def _auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    k = probabilities.shape[1]
+    if len(np.unique(y_true)) < 2:
+        return float("nan")
+    if k == 2:
+        return float(skm.roc_auc_score(y_true, probabilities[:, 1]))
+    present = np.unique(y_true)
+    if len(present) < k:
+        # One-vs-rest over the classes that occur; renormalise so rows still sum to 1.
+        p = probabilities[:, present]
+        p = p / p.sum(axis=1, keepdims=True).clip(1e-12)
+        return float(skm.roc_auc_score(np.searchsorted(present, y_true), p, multi_class="ovr", average="macro"))
+    return float(skm.roc_auc_score(y_true, probabilities, multi_class="ovr", average="macro"))

@@ -1,0 +1,95 @@
+"""Batched inference and evaluation of any registered method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.align import align_to_schema
+from ..data.dataset import MultimodalDataset, to_batch
+from ..explain.tcp import tcp_errors, tcp_statistics
+from ..metrics import classification_metrics
+from ..types import FusionOutput
+
+
+@dataclass
+class Prediction:
+    """Model outputs for a whole dataset (on CPU, detached, rows in dataset order)."""
+
+    data: MultimodalDataset
+    output: FusionOutput
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.output.probabilities.numpy()
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+
+def _concat(outputs: list[FusionOutput]) -> FusionOutput:
+    if len(outputs) == 1:
+        return outputs[0]
+    cat = lambda key: {k: torch.cat([getattr(o, key)[k] for o in outputs]) for k in getattr(outputs[0], key)}  # noqa: E731
+    return FusionOutput(
+        logits=torch.cat([o.logits for o in outputs]),
+        present=torch.cat([o.present for o in outputs]),
+        modality_logits=cat("modality_logits"),
+        gates=cat("gates"),
+        confidence=cat("confidence"),
+        modality_weights=cat("modality_weights"),
+        embeddings=cat("embeddings"),
+    )
+
+
+@torch.no_grad()
+def predict(
+    model,
+    data: MultimodalDataset,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    progress=None,
+) -> Prediction:
+    """Run ``model`` (eval mode) over ``data`` in batches, applying the model's preprocessing.
+
+    ``data`` is first aligned to the model's schema (columns matched by name). ``progress`` is
+    an optional callable ``(done, total)`` for long cohorts (the dashboard's progress bar).
+    """
+    if data.schema != model.schema:
+        data = align_to_schema(data, model.schema)
+    device = torch.device(device) if device is not None else model.device
+    model.eval()
+    outputs = []
+    n = len(data)
+    for start in range(0, n, batch_size):
+        index = np.arange(start, min(start + batch_size, n))
+        batch = to_batch(data, model.preprocessing, device, index)
+        outputs.append(_to_cpu(model(batch)))
+        if progress is not None:
+            progress(int(index[-1]) + 1, n)
+    return Prediction(data=data, output=_concat(outputs))
+
+
+def _to_cpu(output: FusionOutput) -> FusionOutput:
+    out = output.detach()
+    move = lambda m: {k: v.cpu() for k, v in m.items()}  # noqa: E731
+    out.logits, out.present = out.logits.cpu(), out.present.cpu()
+    out.modality_logits, out.gates, out.confidence = move(out.modality_logits), move(out.gates), move(out.confidence)
+    out.modality_weights, out.embeddings = move(out.modality_weights), move(out.embeddings)
+    return out
+
+
+def evaluate_model(model, data: MultimodalDataset, *, batch_size: int = 256, tcp: bool = True) -> dict:
+    """Classification metrics and (for methods with TCP confidence) TCP-error statistics."""
+    pred = predict(model, data, batch_size=batch_size)
+    if pred.data.labels is None:
+        raise ValueError(f"{data.source or 'data'} has no labels: cannot evaluate")
+    result = classification_metrics(pred.data.labels, pred.probabilities)
+    if tcp and pred.output.confidence:
+        errors = tcp_errors(pred.output, pred.data.labels, pred.data.sample_ids, pred.data.modality_names)
+        result["tcp"] = {name: tcp_statistics(e) for name, e in errors.items()}
+    return result
