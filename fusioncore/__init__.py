@@ -10,6 +10,7 @@ Public API::
 """
 
 from .checkpoint import CheckpointError, load
+from . import config
 from .config import DataSchema, ModalitySpec, TrainConfig
 from .device import select_device
 from .registry import create_model, get_method, list_models
