@@ -1,0 +1,130 @@
+"""Image MM-dynamics: the image branch's shapes, patch constancy, variants and loss terms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fusioncore as fc
+from fusioncore.config import DataSchema, ModalitySpec
+from fusioncore.encoders import ImageBranch, PaperUNet, SmallCNN, patch_average
+from fusioncore.models.mmdynamics import MMDynamicsConfig
+from fusioncore.types import Batch
+
+
+def _schema(size: int = 64) -> DataSchema:
+    return DataSchema(
+        (ModalitySpec("img", "image", (3, size, size)), ModalitySpec("rna", "tabular", (6,), tuple("abcdef"))),
+        ("x", "y", "z"),
+    )
+
+
+def _batch(n: int = 3, size: int = 64) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    return Batch(
+        inputs={"img": torch.rand(n, 3, size, size, generator=g), "rna": torch.rand(n, 6, generator=g)},
+        present=torch.ones(n, 2, dtype=torch.bool),
+        labels=torch.tensor([0, 1, 2][:n]),
+    )
+
+
+def test_paper_unet_shapes_match_the_spec():
+    net = PaperUNet()
+    assert net(torch.rand(2, 3, 64, 64)).shape == (2, 1, 8, 8)
+    # the published layer widths: enc1 3->16, enc2 16->32, middle 32->16, decoder 32->8->8->2->1
+    assert net.enc1[0].weight.shape == (16, 3, 3, 3)
+    assert net.enc2[2].weight.shape == (32, 32, 3, 3)
+    assert net.down.weight.shape == (8, 32, 2, 2)
+    assert net.head[-1].weight.shape == (1, 2, 1, 1)
+    with pytest.raises(ValueError, match="divisible by 16"):
+        net(torch.rand(1, 3, 40, 40))
+
+
+def test_smallcnn_flattens_8192_on_64px():
+    cnn = SmallCNN(3, (64, 64), latent_dim=500)
+    assert cnn.fc1.in_features == 8192
+    assert cnn(torch.rand(2, 3, 64, 64)).shape == (2, 500)
+
+
+@pytest.mark.parametrize("gate", ["smp", "paper"])
+@pytest.mark.parametrize("patch", [4, 8, 16])
+def test_map_is_in_unit_interval_and_piecewise_constant(gate, patch):
+    torch.manual_seed(0)
+    cfg = MMDynamicsConfig(image_gate=gate, image_patch_size=patch, image_hidden_dim=8)
+    branch = ImageBranch(ModalitySpec("img", "image", (3, 64, 64)), cfg).eval()
+    m = branch.informativeness(torch.rand(2, 3, 64, 64))
+    assert m.shape == (2, 1, 64, 64)
+    assert bool((m > 0).all() and (m < 1).all())
+    blocks = m.unfold(2, patch, patch).unfold(3, patch, patch)  # (B, 1, H/p, W/p, p, p)
+    assert torch.equal(blocks, blocks[..., :1, :1].expand_as(blocks))
+    # and not constant across patches (it is a map, not a scalar)
+    assert blocks[..., 0, 0].std() > 0
+    assert branch.encode(torch.rand(2, 3, 64, 64)).shape == (2, 8)
+    assert branch.hidden_dim == 8
+
+
+def test_patch_average_exact():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    out = patch_average(x, 2)
+    assert torch.equal(out[0, 0, :2, :2], torch.full((2, 2), 2.5))
+    assert torch.equal(out[0, 0, 2:, 2:], torch.full((2, 2), 12.5))
+
+
+def test_smp_gate_uses_a_pruned_light_encoder():
+    cfg = MMDynamicsConfig(image_gate="smp", image_gate_encoder="resnet18", image_hidden_dim=8)
+    branch = ImageBranch(ModalitySpec("img", "image", (3, 64, 64)), cfg)
+    enc = branch.gate.encoder
+    assert not hasattr(enc, "layer3") and not hasattr(enc, "layer4")  # depth 3 for 8-px patches
+    assert sum(p.numel() for p in branch.gate.parameters()) < 1_500_000
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("image_patch_size", 7, "must divide"),
+        ("image_gate", "vit", "image_gate must be"),
+        ("image_encoder", "no-such-encoder", "image encoder"),
+        ("image_gate_encoder", "no-such-encoder", "smp U-Net"),
+    ],
+)
+def test_bad_image_configs_are_refused(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        fc.create_model("mmdynamics", _schema(), **{field: value, "image_hidden_dim": 8, "hidden_dim": 8})
+
+
+@pytest.mark.parametrize("gate, encoder", [("paper", "smallcnn"), ("smp", "smallcnn"), ("paper", "tu-resnet10t")])
+def test_mmdynamics_with_an_image_trains_one_step(gate, encoder):
+    torch.manual_seed(0)
+    model = fc.create_model(
+        "mmdynamics", _schema(), image_gate=gate, image_encoder=encoder, hidden_dim=8, image_hidden_dim=8
+    )
+    batch = _batch()
+    out = model(batch)
+    assert out.gates["img"].shape == (3, 1, 64, 64)
+    loss = model.loss(out, batch)
+    # sparsity term = mean of the map
+    assert torch.allclose(loss.terms["sparsity_img"], out.gates["img"].mean())
+    loss.total.backward()
+    gate_grads = [p.grad for p in model.branches["img"].gate.parameters() if p.grad is not None]
+    assert gate_grads and any(g.abs().sum() > 0 for g in gate_grads)
+
+
+def test_absent_image_gets_zero_map_and_nan_confidence():
+    torch.manual_seed(0)
+    model = fc.create_model("mmdynamics", _schema(), image_gate="paper", hidden_dim=8, image_hidden_dim=8).eval()
+    batch = _batch()
+    batch = batch.with_present(torch.tensor([[True, True], [False, True], [True, True]]))
+    out = model(batch)
+    assert torch.equal(out.gates["img"][1], torch.zeros(1, 64, 64))
+    assert torch.isnan(out.confidence["img"][1]) and not torch.isnan(out.confidence["img"][0])
+
+
+def test_image_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = fc.create_model("mmdynamics", _schema(), image_gate="smp", hidden_dim=8, image_hidden_dim=8).eval()
+    batch = _batch()
+    before = model(batch)
+    loaded = fc.load(model.save(tmp_path / "ckpt"))
+    after = loaded(batch)
+    assert torch.equal(before.logits, after.logits)
+    assert torch.equal(before.gates["img"], after.gates["img"])
