@@ -85,18 +85,29 @@ def _nan_to_none(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- commands
+#: Sub-folder of ``train --out`` that holds the resumable training state (``--state-every``).
+TRAINING_STATE_DIR = "training_state"
+
+
 def cmd_list(args: argparse.Namespace) -> dict:
     from .registry import get_method, list_models
 
     return {name: {"description": get_method(name).description, "supports": list(get_method(name).supports)} for name in list_models()}
 
 
-def cmd_train(args: argparse.Namespace) -> dict:
+def cmd_train(args: argparse.Namespace) -> dict | None:
+    """Train and write the checkpoint; under torchrun every rank trains, only rank 0 writes.
+
+    Returns None on ranks other than 0 (nothing is printed there).
+    """
     from .config import override, to_jsonable
     from .data.sources import load_data
     from .registry import create_model, get_method
-    from .training import evaluate_model, fit
+    from .training import evaluate_model, fit, seed_everything
+    from .training.distributed import distributed_session
 
+    if args.state_every is not None and args.state_every < 0:
+        raise ValueError(f"--state-every {args.state_every}: expected a number of optimiser steps >= 0")
     entry = get_method(args.method)
     splits = load_data(args.data)
     model_config = apply_params(entry.config_cls(), args.param, f"{args.method} hyper-parameters")
@@ -109,21 +120,33 @@ def cmd_train(args: argparse.Namespace) -> dict:
         modality_dropout=args.modality_dropout,
     )
     train_config = apply_params(train_config, args.train_param, "training settings")
-    model = create_model(args.method, splits.schema, model_config)
-    result = fit(model, splits.train, train_config, device=args.device, progress=not args.quiet)
-    metrics = evaluate_model(result.model, splits.test)
-    record = {
-        "method": args.method,
-        "data": args.data,
-        "seed": train_config.seed,
-        "train_seconds": round(result.seconds, 3),
-        "final_loss": result.history[-1]["loss"] if result.history else None,
-        "test": _nan_to_none(metrics),
-        "train": to_jsonable(train_config),
-    }
-    result.model.save(args.out, metrics=record, extra={"data": args.data})
-    record["checkpoint"] = str(Path(args.out))
-    return record
+    with distributed_session(args.device) as (ctx, device):
+        seed_everything(train_config.seed)  # --seed also fixes the initial weights (same on every rank)
+        model = create_model(args.method, splits.schema, model_config)
+        result = fit(
+            model, splits.train, train_config, device=device, progress=not args.quiet and ctx.is_main,
+            amp=args.amp, state_dir=Path(args.out) / TRAINING_STATE_DIR, state_every=args.state_every or 0,
+            resume=args.resume,
+        )
+        if not ctx.is_main:
+            return None
+        metrics = evaluate_model(result.model, splits.test)
+        record = {
+            "method": args.method,
+            "data": args.data,
+            "seed": train_config.seed,
+            "train_seconds": round(result.seconds, 3),
+            "final_loss": result.history[-1]["loss"] if result.history else None,
+            "test": _nan_to_none(metrics),
+            "train": to_jsonable(train_config),
+            "world_size": result.world_size,
+            "samples_per_second": round(result.samples_per_second, 1),
+            "amp": bool(args.amp),
+            "resumed_from_step": result.resumed_from_step,
+        }
+        result.model.save(args.out, metrics=record, extra={"data": args.data})
+        record["checkpoint"] = str(Path(args.out))
+        return record
 
 
 def _select_split(splits, name: str):
@@ -247,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-param", action="append", metavar="KEY=VALUE", help="training setting override (repeatable)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast for forward + loss (mixed precision; meant for GPUs)")
+    p.add_argument("--state-every", type=int, metavar="N",
+                   help=f"write a resumable training state to OUT/{TRAINING_STATE_DIR} every N optimiser steps (and at the end)")
+    p.add_argument("--resume", action="store_true",
+                   help=f"continue from OUT/{TRAINING_STATE_DIR} when it exists (same settings required), else start afresh")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
@@ -301,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.what != "heatmap" and not args.data:
             parser.error(f"explain {args.what} needs --data")
     try:
-        emit(args.func(args))
+        result = args.func(args)
+        if result is not None:  # None: a non-zero rank of a torchrun launch, which prints nothing
+            emit(result)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"fusioncore {args.command}: error: {err}", file=sys.stderr)
         return 2
