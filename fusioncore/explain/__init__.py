@@ -1,0 +1,8 @@
+"""Explanations: TCP errors, heatmaps, captum attributions, modality Shapley values, fidelity.
+
+Imports stay light on purpose (captum, scipy and the figure code load only when a function
+that needs them runs); import the submodules directly, e.g.
+``from fusioncore.explain.attributions import attribute_dataset, run_attributions``,
+``from fusioncore.explain.shapley import modality_shapley``,
+``from fusioncore.explain.fidelity import perturbation_curves, planted_recovery, run_fidelity``.
+"""

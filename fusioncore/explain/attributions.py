@@ -1,0 +1,501 @@
+"""Captum attributions for any fusion method: IG, GradientShap, Feature Ablation, Occlusion.
+
+A :class:`~fusioncore.models.base.FusionModel` takes a :class:`Batch`; captum wants a forward
+over a tuple of tensors. :class:`CaptumForward` is that bridge: its inputs are the tensors of the
+modalities *present* in a group of samples, and everything else (the presence mask, the
+tensors of absent modalities, sequence padding) travels through ``additional_forward_args``,
+which captum repeats alongside the inputs for its interpolation/perturbation batches.
+
+Absent modalities are never attributed: samples are grouped by presence pattern and only the
+present modalities of a group are captum inputs; their rows in the result are NaN. Baselines
+are computed from *present* rows only (an absent row's placeholder zeros never enter a mean).
+
+Shapes: tabular ``(N, d)`` -> per-feature scores ``(N, d)``; image ``(N, C, H, W)`` -> per-pixel
+scores ``(N, H, W)`` (summed over channels) and per-patch scores ``(N, H/p, W/p)``; sequence
+``(N, L, d)`` -> per-token scores ``(N, L)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.dataset import MultimodalDataset, to_batch
+from ..types import Batch
+
+METHODS = ("ig", "gradshap", "ablation", "occlusion")
+METHOD_LABELS = {
+    "ig": "Integrated Gradients",
+    "gradshap": "GradientShap",
+    "ablation": "Feature Ablation",
+    "occlusion": "Occlusion",
+}
+Progress = Callable[[int, int], None]
+
+
+# -- the captum bridge ------------------------------------------------------------------------
+
+
+class CaptumForward:
+    """``forward(*attributed, present, *fixed) -> (B, K)`` for captum.
+
+    attributed: the tensors of ``attributed_names`` (what captum perturbs / differentiates).
+    present:    ``(B, M)`` bool presence mask (additional forward arg).
+    fixed:      tensors of the other modalities, then sequence padding masks, in ``fixed_names``
+                / ``padding_names`` order (additional forward args).
+    output:     ``"prob"`` (softmax probabilities, default) or ``"logit"``.
+    """
+
+    def __init__(self, model, attributed_names: Sequence[str], fixed_names: Sequence[str],
+                 padding_names: Sequence[str] = (), output: str = "prob") -> None:
+        if output not in ("prob", "logit"):
+            raise ValueError(f"output: expected 'prob' or 'logit', got {output!r}")
+        self.model = model
+        self.attributed_names = list(attributed_names)
+        self.fixed_names = list(fixed_names)
+        self.padding_names = list(padding_names)
+        self.output = output
+
+    def batch(self, tensors: Sequence[Tensor], present: Tensor, extra: Sequence[Tensor]) -> Batch:
+        inputs = dict(zip(self.attributed_names, tensors))
+        inputs.update(zip(self.fixed_names, extra[: len(self.fixed_names)]))
+        padding = dict(zip(self.padding_names, extra[len(self.fixed_names):])) or None
+        return Batch(inputs=inputs, present=present, padding=padding)
+
+    def __call__(self, *args: Tensor) -> Tensor:
+        n = len(self.attributed_names)
+        tensors, present, extra = args[:n], args[n], args[n + 1:]
+        logits = self.model(self.batch(tensors, present, extra)).logits
+        return torch.softmax(logits, dim=-1) if self.output == "prob" else logits
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Attributions:
+    """Attributions of a cohort, one array per modality.
+
+    values:   modality -> ``(N, *shape)`` raw attributions in the model's (preprocessed) input
+              space; rows where the modality is absent are NaN.
+    target:   ``(N,)`` the class explained per sample.
+    output:   ``(N,)`` model output (prob or logit of ``target``) at the input.
+    baseline_output: ``(N,)`` output at the baseline (IG; NaN for other methods).
+    delta:    ``(N,)`` captum's convergence delta (IG/GradientShap; NaN otherwise).
+    """
+
+    method: str
+    sample_ids: list[str]
+    modality_names: list[str]
+    kinds: dict[str, str]
+    present: np.ndarray
+    target: np.ndarray
+    values: dict[str, np.ndarray]
+    output: np.ndarray
+    baseline_output: np.ndarray
+    delta: np.ndarray
+    output_kind: str = "prob"
+    feature_names: dict[str, list[str]] = field(default_factory=dict)
+
+    def scores(self, name: str) -> np.ndarray:
+        """Per-unit scores: ``(N, d)`` features, ``(N, H, W)`` pixels (channel sum), ``(N, L)`` tokens."""
+        v = self.values[name]
+        kind = self.kinds[name]
+        if kind == "image":
+            return v.sum(axis=1)
+        if kind == "sequence":
+            return v.sum(axis=-1)
+        return v
+
+    def patch_scores(self, name: str, patch_size: int) -> np.ndarray:
+        """``(N, H/p, W/p)`` sum of pixel attributions per ``patch_size`` patch (image modalities)."""
+        return pool_patches(self.scores(name), patch_size, reduce="sum")
+
+    def modality_totals(self) -> np.ndarray:
+        """``(N, M)`` sum of each modality's attributions (NaN where absent)."""
+        out = np.full((len(self.sample_ids), len(self.modality_names)), np.nan)
+        for j, name in enumerate(self.modality_names):
+            v = self.values[name].reshape(len(self.sample_ids), -1)
+            out[:, j] = np.where(self.present[:, j], np.nansum(v, axis=1), np.nan)
+        return out
+
+    def to_frame(self, *, patch_size: int = 8):
+        """Long table: ``sample_id, modality, unit, attribution`` (tabular features, image
+        patches ``r{row}c{col}``, sequence tokens); absent modalities are left out."""
+        import pandas as pd
+
+        parts = []
+        for j, name in enumerate(self.modality_names):
+            kind = self.kinds[name]
+            s = self.patch_scores(name, patch_size) if kind == "image" else self.scores(name)
+            s = s.reshape(len(self.sample_ids), -1)
+            if kind == "image":
+                g = self.values[name].shape[-1] // patch_size
+                units = [f"r{r}c{c}" for r in range(s.shape[1] // g) for c in range(g)]
+            elif kind == "tabular" and self.feature_names.get(name):
+                units = list(self.feature_names[name])
+            else:
+                units = [f"{'token' if kind == 'sequence' else 'feature'}{k}" for k in range(s.shape[1])]
+            rows = np.flatnonzero(self.present[:, j])
+            if not len(rows):
+                continue
+            parts.append(pd.DataFrame({
+                "sample_id": np.repeat([self.sample_ids[i] for i in rows], s.shape[1]),
+                "modality": name,
+                "unit": np.tile(units, len(rows)),
+                "attribution": s[rows].reshape(-1),
+            }))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sample_id", "modality", "unit", "attribution"])
+        frame.insert(0, "method", self.method)
+        return frame
+
+
+def pool_patches(maps: np.ndarray, patch_size: int, reduce: str = "sum") -> np.ndarray:
+    """``(N, H, W)`` -> ``(N, H/p, W/p)`` patch sums (or means)."""
+    n, h, w = maps.shape
+    if h % patch_size or w % patch_size:
+        raise ValueError(f"patch_size {patch_size} does not divide the map size ({h}, {w})")
+    blocks = maps.reshape(n, h // patch_size, patch_size, w // patch_size, patch_size)
+    return blocks.sum(axis=(2, 4)) if reduce == "sum" else blocks.mean(axis=(2, 4))
+
+
+# -- baselines ----------------------------------------------------------------------------------
+
+
+def modality_baselines(batch: Batch, names: Sequence[str], kind: str = "mean") -> dict[str, Tensor]:
+    """Per-modality ``(*shape)`` reference input from the *present* rows of ``batch``.
+
+    ``"mean"``: feature-wise mean over present rows (images: per-channel mean colour, so the
+    baseline is a flat grey-ish image, not black); ``"zeros"``: zeros. A modality present in no
+    row falls back to zeros (it is never attributed anyway).
+    """
+    if kind not in ("mean", "zeros"):
+        raise ValueError(f"baseline: expected 'mean' or 'zeros', got {kind!r}")
+    out = {}
+    for j, name in enumerate(names):
+        x = batch.inputs[name]
+        here = batch.present[:, j]
+        if kind == "zeros" or not bool(here.any()):
+            out[name] = torch.zeros_like(x[0])
+            continue
+        mean = x[here].mean(dim=0)
+        if x.dim() == 4:  # image: one value per channel
+            mean = mean.mean(dim=(1, 2), keepdim=True).expand_as(mean).clone()
+        out[name] = mean
+    return out
+
+
+def resolve_target(model, batch: Batch, target: Any) -> Tensor:
+    """``(B,)`` long class to explain: ``"predicted"``, ``"label"`` (true class), an int or an array."""
+    if isinstance(target, str):
+        if target == "predicted":
+            with torch.no_grad():
+                return model(batch).logits.argmax(dim=-1)
+        if target == "label":
+            if batch.labels is None:
+                raise ValueError("target='label' needs labels, and the data has none")
+            return batch.labels.long()
+        raise ValueError(f"target: expected 'predicted', 'label', a class index or an array, got {target!r}")
+    t = torch.as_tensor(target, device=batch.present.device).long()
+    if t.dim() == 0:
+        t = t.expand(batch.size)
+    if t.shape != (batch.size,):
+        raise ValueError(f"target: {tuple(t.shape)} values for a batch of {batch.size}")
+    k = model.schema.n_classes
+    if bool(((t < 0) | (t >= k)).any()):
+        raise ValueError(f"target: class indices must be in [0, {k})")
+    return t
+
+
+# -- attribution of one batch ----------------------------------------------------------------------
+
+
+def _feature_mask(x: Tensor, kind: str, patch_size: int, offset: int) -> tuple[Tensor, int]:
+    """Ids grouping the units ablated together: features, image patches (all channels), tokens."""
+    shape = x.shape[1:]
+    if kind == "image":
+        c, h, w = shape
+        g = torch.arange((h // patch_size) * (w // patch_size), device=x.device).view(h // patch_size, w // patch_size)
+        ids = g.repeat_interleave(patch_size, 0).repeat_interleave(patch_size, 1).expand(c, h, w)
+    elif kind == "sequence":
+        L, d = shape
+        ids = torch.arange(L, device=x.device).view(L, 1).expand(L, d)
+    else:
+        ids = torch.arange(int(np.prod(shape)), device=x.device).view(shape)
+    return (ids + offset).unsqueeze(0).contiguous(), int(ids.max()) + 1
+
+
+def attribute_batch(
+    model,
+    batch: Batch,
+    method: str = "ig",
+    *,
+    target: Any = "predicted",
+    baseline: str = "mean",
+    baselines: dict[str, Tensor] | None = None,
+    reference: dict[str, Tensor] | None = None,
+    output: str = "prob",
+    n_steps: int = 32,
+    n_samples: int = 16,
+    patch_size: int = 8,
+    internal_batch_size: int | None = None,
+) -> Attributions:
+    """Attributions of one batch (the model in eval mode, on the batch's device).
+
+    baselines: modality -> ``(*shape)`` reference input (default: :func:`modality_baselines`).
+    reference: modality -> ``(R, *shape)`` reference distribution for GradientShap (default:
+               the batch's own present rows).
+    """
+    from captum.attr import FeatureAblation, GradientShap, IntegratedGradients, Occlusion
+
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    model.eval()
+    model.check_batch(batch)
+    names = model.modality_names
+    kinds = {m.name: m.kind for m in model.schema.modalities}
+    targets = resolve_target(model, batch, target)
+    base = baselines if baselines is not None else modality_baselines(batch, names, baseline)
+    B = batch.size
+    values = {n: np.full((B, *batch.inputs[n].shape[1:]), np.nan, dtype=np.float32) for n in names}
+    out_at = np.full(B, np.nan)
+    out_base = np.full(B, np.nan)
+    delta = np.full(B, np.nan)
+    present = batch.present
+    patterns = torch.unique(present, dim=0)
+    padding_names = sorted(batch.padding) if batch.padding else []
+    for pattern in patterns:
+        rows = torch.nonzero((present == pattern).all(dim=1)).squeeze(1)
+        here = [n for n, p in zip(names, pattern.tolist()) if p]
+        if not here:
+            continue  # nothing observed, nothing to attribute
+        fixed = [n for n in names if n not in here]
+        fwd = CaptumForward(model, here, fixed, padding_names, output)
+        inputs = tuple(batch.inputs[n][rows].detach() for n in here)
+        extra = (present[rows], *(batch.inputs[n][rows] for n in fixed),
+                 *(batch.padding[n][rows] for n in padding_names))
+        tgt = targets[rows]
+        bl = tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs))
+        d = None
+        if method == "ig":
+            attr, d = IntegratedGradients(fwd).attribute(inputs, baselines=bl, target=tgt, additional_forward_args=extra,
+                                                        n_steps=n_steps, internal_batch_size=internal_batch_size,
+                                                        return_convergence_delta=True)
+        elif method == "gradshap":
+            dist = []
+            for j, n in enumerate(here):
+                if reference is not None and n in reference:
+                    dist.append(reference[n].to(inputs[j].device))
+                else:
+                    col = names.index(n)
+                    pool = batch.inputs[n][present[:, col]]
+                    dist.append(torch.cat([pool, base[n].unsqueeze(0)]) if len(pool) else base[n].unsqueeze(0))
+            attr, d = GradientShap(fwd).attribute(inputs, baselines=tuple(dist), target=tgt, additional_forward_args=extra,
+                                                  n_samples=n_samples, return_convergence_delta=True)
+            d = d.view(len(rows), n_samples).mean(dim=1)
+        elif method == "ablation":
+            masks, offset = [], 0
+            for n, x in zip(here, inputs):
+                m, k = _feature_mask(x, kinds[n], patch_size, offset)
+                masks.append(m)
+                offset += k
+            attr = FeatureAblation(fwd).attribute(inputs, baselines=bl, target=tgt, additional_forward_args=extra,
+                                                  feature_mask=tuple(masks), perturbations_per_eval=8)
+        else:  # occlusion: half-overlapping patch windows on images, single units elsewhere
+            windows, strides = [], []
+            for n, x in zip(here, inputs):
+                if kinds[n] == "image":
+                    windows.append((x.shape[1], patch_size, patch_size))
+                    strides.append((x.shape[1], max(1, patch_size // 2), max(1, patch_size // 2)))
+                elif kinds[n] == "sequence":
+                    windows.append((1, x.shape[2]))
+                    strides.append((1, x.shape[2]))
+                else:
+                    windows.append((1,))
+                    strides.append((1,))
+            attr = Occlusion(fwd).attribute(inputs, sliding_window_shapes=tuple(windows), strides=tuple(strides),
+                                            baselines=bl, target=tgt, additional_forward_args=extra, perturbations_per_eval=8)
+        idx = rows.cpu().numpy()
+        for n, a in zip(here, attr):
+            values[n][idx] = a.detach().float().cpu().numpy()
+        with torch.no_grad():
+            pick = lambda o: o.gather(1, tgt.view(-1, 1)).squeeze(1).double().cpu().numpy()  # noqa: E731
+            out_at[idx] = pick(fwd(*inputs, *extra))
+            if method == "ig":
+                out_base[idx] = pick(fwd(*bl, *extra))
+        if d is not None:
+            delta[idx] = d.detach().double().cpu().numpy()
+    features = {m.name: list(m.features) for m in model.schema.modalities if m.features}
+    return Attributions(method=method, sample_ids=list(batch.sample_ids or [str(i) for i in range(B)]), modality_names=list(names),
+                        kinds=kinds, present=present.cpu().numpy(), target=targets.cpu().numpy(), values=values,
+                        output=out_at, baseline_output=out_base, delta=delta, output_kind=output, feature_names=features)
+
+
+def concat_attributions(parts: Sequence[Attributions]) -> Attributions:
+    """One :class:`Attributions` from batches of the same method and model."""
+    if not parts:
+        raise ValueError("no attributions to concatenate")
+    first = parts[0]
+    cat = lambda key: np.concatenate([getattr(p, key) for p in parts])  # noqa: E731
+    return Attributions(method=first.method, sample_ids=[s for p in parts for s in p.sample_ids], modality_names=first.modality_names,
+                        kinds=first.kinds, present=cat("present"), target=cat("target"),
+                        values={n: np.concatenate([p.values[n] for p in parts]) for n in first.modality_names},
+                        output=cat("output"), baseline_output=cat("baseline_output"), delta=cat("delta"),
+                        output_kind=first.output_kind, feature_names=first.feature_names)
+
+
+def attribute_dataset(
+    model,
+    data: MultimodalDataset,
+    method: str = "ig",
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    target: Any = "predicted",
+    baseline: str = "mean",
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> Attributions:
+    """Attributions for a whole cohort, in batches (on ``device``; default the model's).
+
+    Baselines (and the GradientShap reference distribution) are computed once over the whole
+    cohort's present rows, so every batch is explained against the same reference.
+    ``progress(done, total)`` is called after each batch. ``target`` may be an ``(N,)`` array.
+    """
+    from ..data.align import align_to_schema
+    from ..device import select_device
+
+    if data.schema != model.schema:
+        data = align_to_schema(data, model.schema)
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    dev = select_device(device) if device is not None else model.device
+    model.to(dev).eval()
+    full = to_batch(data, model.preprocessing, "cpu")
+    base = {k: v.to(dev) for k, v in modality_baselines(full, model.modality_names, baseline).items()}
+    reference = None
+    if method == "gradshap":
+        gen = np.random.default_rng(0)
+        reference = {}
+        for j, n in enumerate(model.modality_names):
+            pool = np.flatnonzero(data.present[:, j])
+            pick = gen.choice(pool, size=min(len(pool), 32), replace=False) if len(pool) else []
+            reference[n] = torch.cat([full.inputs[n][torch.as_tensor(pick, dtype=torch.long)], base[n].cpu().unsqueeze(0)]).to(dev)
+    parts, n = [], len(data)
+    target_arr = None if isinstance(target, str) else np.broadcast_to(np.asarray(target), (n,))
+    for start in range(0, n, batch_size):
+        index = np.arange(start, min(start + batch_size, n))
+        batch = to_batch(data, model.preprocessing, dev, index)
+        t = target if target_arr is None else target_arr[index]
+        parts.append(attribute_batch(model, batch, method, target=t, baselines=base, reference=reference, **kwargs))
+        if progress is not None:
+            progress(int(index[-1]) + 1, n)
+    return concat_attributions(parts)
+
+
+# -- CLI entry point ------------------------------------------------------------------------------
+
+
+def load_model(checkpoint: Any, device: str | torch.device | None = "auto"):
+    """A loaded model from a checkpoint folder, or ``checkpoint`` itself when it is a model."""
+    from ..device import select_device
+    from ..models.base import FusionModel
+
+    if isinstance(checkpoint, FusionModel):
+        return checkpoint.to(select_device(device)).eval()
+    from ..checkpoint import load
+
+    return load(checkpoint, device=device)
+
+
+def image_patch_size(model, default: int = 8) -> int:
+    """The patch size explanations of ``model``'s images are pooled over (its gate patch when it has one)."""
+    return int(getattr(model.config, "image_patch_size", default) or default)
+
+
+def run_attributions(
+    checkpoint: Any,
+    data: MultimodalDataset,
+    method: str = "ig",
+    out_dir: Any = "attributions",
+    batch_size: int = 32,
+    device: str | torch.device | None = "auto",
+    *,
+    target: Any = "predicted",
+    n_steps: int = 32,
+    top_k: int = 20,
+    figure_formats: Sequence[str] = ("png", "html", "csv", "json"),
+    progress: Progress | None = None,
+):
+    """``fusioncore explain attributions``: attribute a cohort and write tables and figures.
+
+    Writes into ``out_dir``: ``attributions_<method>.csv`` (long table: sample, modality, unit
+    = feature / image patch / token, attribution), ``modality_totals_<method>.csv`` (per-sample
+    sum per modality, the explained class, the output and captum's convergence delta), and per
+    modality a figure of the cohort's mean |attribution| (tabular: top-``top_k`` features; image:
+    the first sample's map over its image) plus a samples x modalities heatmap, each exported
+    with its CSV and provenance JSON. Returns the path of the main table.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .. import viz
+    from ..checkpoint import checkpoint_hash
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(checkpoint, device)
+    if data.schema != model.schema:
+        from ..data.align import align_to_schema
+
+        data = align_to_schema(data, model.schema)
+    patch = image_patch_size(model)
+    attrs = attribute_dataset(model, data, method, batch_size=batch_size, target=target, n_steps=n_steps,
+                              patch_size=patch, progress=progress)
+    table = out / f"attributions_{method}.csv"
+    attrs.to_frame(patch_size=patch).to_csv(table, index=False)
+    totals = pd.DataFrame(attrs.modality_totals(), columns=attrs.modality_names)
+    totals.insert(0, "sample_id", attrs.sample_ids)
+    totals["target"] = attrs.target
+    totals[f"output_{attrs.output_kind}"] = attrs.output
+    totals["convergence_delta"] = attrs.delta
+    totals.to_csv(out / f"modality_totals_{method}.csv", index=False)
+
+    ckpt = getattr(model, "checkpoint_path", None) or (checkpoint if not hasattr(checkpoint, "forward") else None)
+    digest = checkpoint_hash(ckpt) if ckpt is not None else None
+    label = METHOD_LABELS[method]
+
+    def export(fig, frame, view: str, sample_id=None, active=None) -> None:
+        prov = viz.provenance(view=view, method=model.method, checkpoint=ckpt, checkpoint_sha256=digest, config=model.config,
+                              sample_id=sample_id, active_modalities=active,
+                              extra={"attribution_method": method, "target": str(target), "n_samples": len(attrs.sample_ids)})
+        viz.export_figure(fig, frame, prov, out, viz.make_export_stem(view, model.method, sample_id), formats=figure_formats)
+
+    for j, name in enumerate(attrs.modality_names):
+        rows = np.flatnonzero(attrs.present[:, j])
+        if not len(rows):
+            continue
+        kind = attrs.kinds[name]
+        if kind == "image":
+            i = int(rows[0])
+            image = data.features[name][i]  # raw pixels, the view a user recognises
+            heat = np.abs(attrs.scores(name)[i])
+            fig = viz.image_heatmap_figure(image, heat, clip_percentiles=(1, 99), top_k=5, patch_size=patch,
+                                           title=f"{label}: |attribution| ({name}, sample {attrs.sample_ids[i]})")
+            export(fig, viz.image_heatmap_data(image, heat, patch_size=patch, top_k=5), f"attr-{method}-{name}",
+                   attrs.sample_ids[i], [n for n, p in zip(attrs.modality_names, attrs.present[i]) if p])
+        else:
+            scores = np.nanmean(np.abs(attrs.scores(name)[rows]), axis=0)
+            names = attrs.feature_names.get(name) if kind == "tabular" else None
+            fig = viz.attribution_bar_figure(scores, names, top_k=top_k, method=f"{label}, mean |attribution| over {len(rows)} samples, {name}")
+            export(fig, viz.attribution_bar_data(scores, names, top_k=None), f"attr-{method}-{name}")
+    matrix = attrs.modality_totals()
+    fig = viz.attribution_heatmap_figure(matrix, attrs.sample_ids, attrs.modality_names,
+                                         title=f"{label}: summed attribution per modality (blank = absent)")
+    export(fig, viz.attribution_heatmap_data(matrix, attrs.sample_ids, attrs.modality_names), f"attr-{method}-modalities")
+    return table

@@ -1,0 +1,428 @@
+"""Fidelity of explanations: deletion/insertion curves, agreement between kinds, planted-truth recovery.
+
+* **Deletion** (Petsiuk et al. 2018, RISE): replace a modality's units (tabular features, image
+  patches, sequence tokens) by the baseline in order of decreasing importance and track the
+  probability of the explained class; a faithful ordering makes it fall fast (low AUC).
+  **Insertion** starts from the baseline and puts units back in the same order (high AUC).
+  Only the explained modality is perturbed; samples where it is absent are NaN, never scored.
+* **Agreement**: per-sample Spearman rank correlation and top-k overlap between two kinds (e.g.
+  gates vs |Integrated Gradients|).
+* **Planted recovery**: when the data say which units carry the signal (the synthetic demo
+  cohort), how well each kind ranks them: per-sample AUROC and top-k hit rate.
+
+Score arrays are ``(N, U)`` per modality: ``U = d`` features, ``(H/p)*(W/p)`` patches (a
+``(N, h, w)`` patch grid or ``(N, H, W)`` pixel map is accepted and pooled), or ``L`` tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from ..data.dataset import MultimodalDataset, to_batch
+from .attributions import modality_baselines, pool_patches, resolve_target
+
+MODES = ("deletion", "insertion")
+
+
+# -- unit scores --------------------------------------------------------------------------------
+
+
+def unit_scores(scores: np.ndarray, kind: str, shape: Sequence[int], patch_size: int) -> np.ndarray:
+    """``(N, U)`` unit scores from a tabular ``(N, d)``, image ``(N, h, w)``/``(N, H, W)``/
+    ``(N, 1, H, W)`` (pixels are averaged per patch) or sequence ``(N, L)`` array."""
+    s = np.asarray(scores, dtype=np.float64)
+    n = s.shape[0]
+    if kind == "image":
+        if s.ndim == 4 and s.shape[1] == 1:
+            s = s[:, 0]
+        _, H, W = shape
+        if s.ndim == 2 and s.shape[1] == (H // patch_size) * (W // patch_size):
+            return s  # already one score per patch, row-major
+        if s.shape[1:] == (H, W):
+            s = pool_patches(s, patch_size, reduce="mean")
+        if s.shape[1:] != (H // patch_size, W // patch_size):
+            raise ValueError(f"image scores: shape {s.shape[1:]} is neither the image ({H}, {W}) nor its "
+                             f"{patch_size}-px patch grid ({H // patch_size}, {W // patch_size})")
+        return s.reshape(n, -1)
+    units = shape[0]
+    if s.ndim != 2 or s.shape[1] != units:
+        raise ValueError(f"{kind} scores: expected shape (N, {units}), got {s.shape}")
+    return s
+
+
+def n_units(spec, patch_size: int) -> int:
+    """Number of units of a modality: features, image patches or tokens."""
+    if spec.kind == "image":
+        return (spec.shape[1] // patch_size) * (spec.shape[2] // patch_size)
+    return int(spec.shape[0])
+
+
+def _expand_units(mask: torch.Tensor, kind: str, shape: Sequence[int], patch_size: int) -> torch.Tensor:
+    """``(B, U)`` bool unit mask -> broadcastable to ``(B, *shape)``."""
+    if kind == "image":
+        _, H, W = shape
+        g = mask.view(-1, H // patch_size, W // patch_size)
+        return g.repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2).unsqueeze(1)
+    if kind == "sequence":
+        return mask.unsqueeze(-1)
+    return mask
+
+
+# -- deletion / insertion -------------------------------------------------------------------------
+
+
+@dataclass
+class FidelityCurves:
+    """Curves of one explanation kind on one modality.
+
+    probability: ``(N, S+1)`` probability of the explained class after removing (deletion) or
+    inserting (insertion) the top ``fractions[i]`` of units; NaN rows = modality absent.
+    """
+
+    kind: str
+    modality: str
+    mode: str
+    fractions: np.ndarray
+    probability: np.ndarray
+    sample_ids: list[str]
+
+    def auc(self) -> np.ndarray:
+        """``(N,)`` area under each sample's curve (fraction axis in [0, 1])."""
+        return np.trapezoid(self.probability, self.fractions, axis=1)
+
+
+def perturbation_curves(
+    model,
+    data: MultimodalDataset,
+    modality: str,
+    scores: np.ndarray,
+    *,
+    kind: str = "explanation",
+    modes: Sequence[str] = MODES,
+    steps: int = 10,
+    patch_size: int = 8,
+    target: Any = "label",
+    baseline: str = "mean",
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+) -> dict[str, FidelityCurves]:
+    """Deletion and/or insertion curves of ``modality`` ordered by ``scores`` (higher = more important).
+
+    ``target``: ``"label"`` (true class; falls back to ``"predicted"`` without labels),
+    ``"predicted"``, or an ``(N,)`` array. Ties keep the unit order (stable sort).
+    """
+    from ..data.align import align_to_schema
+    from ..device import select_device
+
+    bad = sorted(set(modes) - set(MODES))
+    if bad:
+        raise ValueError(f"modes: unknown {bad}; choose from {list(MODES)}")
+    if steps < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps}")
+    if data.schema != model.schema:
+        data = align_to_schema(data, model.schema)
+    spec = model.schema.modality(modality)
+    j = model.schema.index(modality)
+    s = unit_scores(scores, spec.kind, spec.shape, patch_size)
+    if s.shape[0] != len(data):
+        raise ValueError(f"scores: {s.shape[0]} rows for {len(data)} samples")
+    if target == "label" and data.labels is None:
+        target = "predicted"
+    dev = select_device(device) if device is not None else model.device
+    model.to(dev).eval()
+    base = modality_baselines(to_batch(data, model.preprocessing, "cpu"), model.modality_names, baseline)[modality].to(dev)
+    U = s.shape[1]
+    fractions = np.arange(steps + 1) / steps
+    counts = np.round(fractions * U).astype(int)
+    order_all = np.argsort(-np.nan_to_num(s, nan=-np.inf), axis=1, kind="stable")
+    out = {m: np.full((len(data), steps + 1), np.nan) for m in modes}
+    n = len(data)
+    target_arr = None if isinstance(target, str) else np.broadcast_to(np.asarray(target), (n,))
+    for start in range(0, n, batch_size):
+        index = np.arange(start, min(start + batch_size, n))
+        batch = to_batch(data, model.preprocessing, dev, index)
+        tgt = resolve_target(model, batch, target if target_arr is None else target_arr[index])
+        x = batch.inputs[modality]
+        order = torch.as_tensor(order_all[index], device=dev)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(U, device=dev).expand_as(order).contiguous())
+        here = data.present[index, j]
+        for mode in modes:
+            for i, k in enumerate(counts):
+                top = rank < int(k)  # (B, U): the k most important units
+                sel = _expand_units(top, spec.kind, spec.shape, patch_size)
+                xp = torch.where(sel, base.expand_as(x), x) if mode == "deletion" else torch.where(sel, x, base.expand_as(x))
+                inputs = dict(batch.inputs, **{modality: xp})
+                with torch.no_grad():
+                    prob = torch.softmax(model(type(batch)(inputs=inputs, present=batch.present, padding=batch.padding)).logits, -1)
+                p = prob.gather(1, tgt.view(-1, 1)).squeeze(1).double().cpu().numpy()
+                out[mode][index, i] = np.where(here, p, np.nan)
+    return {m: FidelityCurves(kind, modality, m, fractions, out[m], list(data.sample_ids)) for m in modes}
+
+
+def curves_frame(curves: Sequence[FidelityCurves]):
+    """Tidy long table ``kind, modality, mode, sample_id, fraction, probability`` (present rows
+    only), the input of :func:`fusioncore.viz.fidelity_curve_figure`."""
+    import pandas as pd
+
+    parts = []
+    for c in curves:
+        keep = np.isfinite(c.probability).all(axis=1)
+        ids = np.asarray(c.sample_ids)[keep]
+        S = len(c.fractions)
+        parts.append(pd.DataFrame({
+            "kind": c.kind, "modality": c.modality, "mode": c.mode,
+            "sample_id": np.repeat(ids, S), "fraction": np.tile(c.fractions, len(ids)),
+            "probability": c.probability[keep].reshape(-1),
+        }))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["kind", "modality", "mode", "sample_id", "fraction", "probability"])
+
+
+def auc_table(curves: Sequence[FidelityCurves]):
+    """One row per (kind, modality, mode): mean/std AUC over the samples where it is present."""
+    import pandas as pd
+
+    rows = []
+    for c in curves:
+        a = c.auc()
+        a = a[np.isfinite(a)]
+        rows.append({"kind": c.kind, "modality": c.modality, "mode": c.mode, "auc_mean": float(a.mean()) if len(a) else np.nan,
+                     "auc_std": float(a.std(ddof=1)) if len(a) > 1 else np.nan, "n_samples": int(len(a))})
+    return pd.DataFrame(rows)
+
+
+# -- agreement and recovery -------------------------------------------------------------------------
+
+
+def rank_agreement(a: np.ndarray, b: np.ndarray, *, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample Spearman correlation and top-``k`` overlap (|top_k(a) & top_k(b)| / k) of two
+    ``(N, U)`` score arrays; NaN rows (absent) give NaN. Pass magnitudes for signed attributions."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"rank_agreement: expected two (N, U) arrays of one shape, got {a.shape} and {b.shape}")
+    k = min(k, a.shape[1])
+    rho = np.full(a.shape[0], np.nan)
+    overlap = np.full(a.shape[0], np.nan)
+    for i in range(a.shape[0]):
+        if not (np.isfinite(a[i]).all() and np.isfinite(b[i]).all()):
+            continue
+        if np.ptp(a[i]) > 0 and np.ptp(b[i]) > 0:
+            rho[i] = spearmanr(a[i], b[i]).statistic
+        ta = set(np.argsort(-a[i], kind="stable")[:k])
+        tb = set(np.argsort(-b[i], kind="stable")[:k])
+        overlap[i] = len(ta & tb) / k
+    return rho, overlap
+
+
+class Recovery(NamedTuple):
+    """How well scores rank the planted units: mean per-sample AUROC and top-k hit rate."""
+
+    auroc: float
+    top_k_hit_rate: float
+
+
+def planted_recovery(scores: np.ndarray, truth_mask: np.ndarray, *, k: int | None = None) -> Recovery:
+    """Recovery of planted units from ``(N, U)`` scores (higher = more important).
+
+    truth_mask: ``(N, U)`` bool (or ``(U,)``, the same planted units for every sample).
+    auroc: mean over samples (with both planted and other units, finite scores) of the AUROC of
+           the scores separating planted from other units (ties count 1/2).
+    top_k_hit_rate: mean of |top-k ∩ planted| / min(k, #planted); ``k`` defaults to the number
+           of planted units of each sample (then it is precision = recall at k).
+    """
+    s = np.asarray(scores, dtype=float)
+    t = np.asarray(truth_mask, dtype=bool)
+    if s.ndim == 1:
+        s = s[None]
+    if t.ndim == 1:
+        t = np.broadcast_to(t, s.shape)
+    if s.shape != t.shape:
+        raise ValueError(f"planted_recovery: scores {s.shape} and truth_mask {t.shape} differ in shape")
+    aucs, hits = [], []
+    for si, ti in zip(s, t):
+        if not np.isfinite(si).all():
+            continue
+        pos, neg = si[ti], si[~ti]
+        if len(pos) == 0:
+            continue
+        kk = int(ti.sum()) if k is None else int(k)
+        top = np.argsort(-si, kind="stable")[:kk]
+        hits.append(ti[top].sum() / min(kk, len(pos)))
+        if len(neg):
+            greater = (pos[:, None] > neg[None, :]).sum()
+            ties = (pos[:, None] == neg[None, :]).sum()
+            aucs.append((greater + 0.5 * ties) / (len(pos) * len(neg)))
+    return Recovery(float(np.mean(aucs)) if aucs else float("nan"), float(np.mean(hits)) if hits else float("nan"))
+
+
+def truth_masks(truth: Any, schema, n: int) -> dict[str, np.ndarray]:
+    """Planted-truth unit masks per modality, ``(N, U)`` bool.
+
+    ``truth`` is a mapping modality -> ``(N, U)``/``(U,)`` bool mask, or the demo cohort's
+    ``GroundTruth`` (``patch_masks`` for the image modality, ``informative_features`` names).
+    """
+    if isinstance(truth, dict):
+        out = {}
+        for name, m in truth.items():
+            schema.modality(name)  # a KeyError naming the modalities when unknown
+            m = np.asarray(m, dtype=bool)
+            out[name] = np.broadcast_to(m, (n, m.size)) if m.ndim == 1 else m.reshape(n, -1)
+        return out
+    out = {}
+    images = [m for m in schema.modalities if m.kind == "image"]
+    patch = getattr(truth, "patch_masks", None)
+    if patch is not None and images:
+        if len(images) > 1:
+            raise ValueError("truth.patch_masks is ambiguous: the schema has several image modalities; pass a dict")
+        out[images[0].name] = np.asarray(patch, dtype=bool).reshape(n, -1)
+    for name, feats in (getattr(truth, "informative_features", None) or {}).items():
+        spec = schema.modality(name)
+        if not spec.features:
+            raise ValueError(f"truth names informative features of {name!r}, but the schema has no feature names for it")
+        unknown = sorted(set(feats) - set(spec.features))
+        if unknown:
+            raise ValueError(f"truth: informative feature(s) {unknown[:5]} are not columns of {name!r}")
+        mask = np.isin(np.asarray(spec.features), list(feats))
+        out[name] = np.broadcast_to(mask, (n, mask.size))
+    return out
+
+
+
+# -- CLI entry point ------------------------------------------------------------------------------
+
+
+def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str] = ("ig",), batch_size: int = 32,
+                       include_gates: bool = True, seed: int = 0, progress: Callable[[int, int], None] | None = None,
+                       **attribution_kwargs: Any) -> dict[str, dict[str, np.ndarray]]:
+    """kind -> modality -> ``(N, U)`` importance scores (NaN rows where absent).
+
+    Kinds: ``"gates"`` (the model's own feature gates / image patch maps, when it fills them),
+    each attribution method in ``methods`` (by magnitude: a strongly negative attribution is
+    important too) and ``"random"`` (a seeded random ordering, the chance reference).
+    """
+    from ..training import predict
+    from .attributions import attribute_dataset, image_patch_size
+
+    patch = image_patch_size(model)
+    specs = {m.name: m for m in model.schema.modalities}
+    present = {n: data.present[:, model.schema.index(n)] for n in specs}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    if include_gates:
+        gates = predict(model, data, batch_size=batch_size).output.gates
+        if gates:
+            out["gates"] = {}
+            for n, g in gates.items():
+                s = unit_scores(g.numpy(), specs[n].kind, specs[n].shape, patch)
+                out["gates"][n] = np.where(present[n][:, None], s, np.nan)
+    for method in methods:
+        attrs = attribute_dataset(model, data, method, batch_size=batch_size, patch_size=patch, **attribution_kwargs)
+        out[method] = {}
+        for n, spec in specs.items():
+            mag = np.abs(attrs.scores(n))
+            s = pool_patches(mag, patch, reduce="sum").reshape(len(data), -1) if spec.kind == "image" else mag
+            out[method][n] = s
+        if progress is not None:
+            progress(len(out), len(methods) + 1)
+    rng = np.random.default_rng(seed)
+    out["random"] = {n: np.where(present[n][:, None], rng.random((len(data), n_units(spec, patch))), np.nan)
+                     for n, spec in specs.items()}
+    return out
+
+
+def run_fidelity(
+    checkpoint: Any,
+    data: MultimodalDataset,
+    out_dir: Any = "fidelity",
+    *,
+    truth: Any = None,
+    methods: Sequence[str] = ("ig",),
+    steps: int = 10,
+    batch_size: int = 32,
+    device: str | torch.device | None = "auto",
+    max_samples: int | None = None,
+    top_k: int = 5,
+    seed: int = 0,
+    figure_formats: Sequence[str] = ("png", "html", "csv", "json"),
+    progress: Callable[[int, int], None] | None = None,
+):
+    """``fusioncore explain fidelity``: deletion/insertion AUCs, agreement and planted recovery.
+
+    Writes into ``out_dir``: ``fidelity.csv`` (kind, modality, mode, mean/std AUC, n),
+    ``fidelity_curves.csv`` (mean curve per kind/modality/mode), ``agreement.csv`` (gates vs each
+    attribution method per modality: mean Spearman, mean top-``top_k`` overlap),
+    ``recovery.csv`` when ``truth`` is given (the demo cohort's ``GroundTruth`` or a dict of
+    unit masks; per kind and modality: AUROC, top-k hit rate; the planted ordering is then also
+    a curve kind, ``truth``), and one curve figure per modality. The explained class is the true
+    label (the predicted one without labels). ``max_samples`` keeps the first N samples.
+    Returns the path of ``fidelity.csv``.
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .. import viz
+    from ..data.align import align_to_schema
+    from .attributions import image_patch_size, load_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(checkpoint, device)
+    if data.schema != model.schema:
+        data = align_to_schema(data, model.schema)
+    masks = truth_masks(truth, model.schema, len(data)) if truth is not None else {}
+    if max_samples is not None and max_samples < len(data):
+        keep = np.arange(max_samples)
+        data = data.subset(keep)
+        masks = {k: v[keep] for k, v in masks.items()}
+    patch = image_patch_size(model)
+    scores = explanation_scores(model, data, methods=methods, batch_size=batch_size, seed=seed)
+    if masks:
+        scores["truth"] = {n: m.astype(float) for n, m in masks.items()}
+    pairs = [(kind, n) for kind, per in scores.items() for n in per
+             if data.present[:, model.schema.index(n)].any()]
+    curves: list[FidelityCurves] = []
+    for i, (kind, n) in enumerate(pairs):
+        res = perturbation_curves(model, data, n, scores[kind][n], kind=kind, steps=steps, patch_size=patch,
+                                  batch_size=batch_size)
+        curves.extend(res.values())
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    table = out / "fidelity.csv"
+    auc_table(curves).to_csv(table, index=False)
+    frame = curves_frame(curves)
+    mean_curves = frame.groupby(["kind", "modality", "mode", "fraction"], sort=False)["probability"].mean().reset_index()
+    mean_curves.to_csv(out / "fidelity_curves.csv", index=False)
+    agreement = []
+    if "gates" in scores:
+        for method in methods:
+            for n in scores["gates"]:
+                rho, overlap = rank_agreement(scores["gates"][n], scores[method][n], k=top_k)
+                agreement.append({"kind_a": "gates", "kind_b": method, "modality": n, "spearman_mean": np.nanmean(rho) if np.isfinite(rho).any() else np.nan,
+                                  f"top{top_k}_overlap_mean": np.nanmean(overlap) if np.isfinite(overlap).any() else np.nan,
+                                  "n_samples": int(np.isfinite(overlap).sum())})
+    pd.DataFrame(agreement).to_csv(out / "agreement.csv", index=False)
+    if masks:
+        rec = []
+        for kind, per in scores.items():
+            for n, m in masks.items():
+                if n in per:
+                    r = planted_recovery(per[n], m)
+                    rec.append({"kind": kind, "modality": n, "auroc": r.auroc, "top_k_hit_rate": r.top_k_hit_rate})
+        pd.DataFrame(rec).to_csv(out / "recovery.csv", index=False)
+    ckpt = getattr(model, "checkpoint_path", None)
+    for n in dict.fromkeys(c.modality for c in curves):
+        part = frame[frame["modality"] == n]
+        if part.empty:
+            continue
+        fig = viz.fidelity_curve_figure(part, title=f"Deletion and insertion curves ({n})")
+        prov = viz.provenance(view=f"fidelity-{n}", method=model.method, checkpoint=ckpt, config=model.config, seed=seed,
+                              extra={"kinds": list(scores), "steps": steps, "n_samples": len(data)})
+        viz.export_figure(fig, part, prov, out, viz.make_export_stem(f"fidelity-{n}", model.method), formats=figure_formats)
+    return table
