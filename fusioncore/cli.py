@@ -12,7 +12,6 @@ import dataclasses
 import json
 import sys
 import typing
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -207,19 +206,16 @@ def cmd_import(args: argparse.Namespace) -> dict:
     return {"checkpoint": str(out), "source": args.state_dict}
 
 
-def _call_optional(module: str, name: str, what: str):
-    try:
-        return getattr(import_module(module), name)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"{what} is not available in this installation ({err})") from err
-
-
 def cmd_benchmark(args: argparse.Namespace) -> dict:
     from .data.sources import load_data
 
-    run_benchmark = _call_optional("fusioncore.benchmark", "run_benchmark", "the benchmark")
+    from .benchmark import run_benchmark, select_modalities
+
+    splits = load_data(args.data)
+    if args.modalities:
+        splits = select_modalities(splits, [m.strip() for m in args.modalities.split(",") if m.strip()])
     result = run_benchmark(
-        load_data(args.data),
+        splits,
         methods=[m.strip() for m in args.methods.split(",") if m.strip()],
         missing_rates=[float(r) for r in args.missing.split(",")],
         seeds=args.seeds,
@@ -227,26 +223,46 @@ def cmd_benchmark(args: argparse.Namespace) -> dict:
         epochs=args.epochs,
         device=args.device,
         progress=not args.quiet,
-        data_label=args.data,
+        data_label=args.data + (f" ({args.modalities})" if args.modalities else ""),
+        num_threads=args.threads,
     )
     return result.summary() if hasattr(result, "summary") else {"out": str(args.out)}
 
 
 def cmd_explain(args: argparse.Namespace) -> dict:
     if args.what == "heatmap":
-        fn = _call_optional("fusioncore.explain.heatmap", "explain_heatmap_cli", "heatmap explanations")
-        return fn(args.checkpoint, args.image, args.out, tile=args.tile, overlap=args.overlap,
+        from .explain.heatmap import explain_heatmap_cli
+
+        return explain_heatmap_cli(args.checkpoint, args.image, args.out, tile=args.tile, overlap=args.overlap,
                   batch_size=args.batch_size, device=args.device)
     from .data.sources import load_data
 
     data = _select_split(load_data(args.data), args.split)
     if args.what == "attributions":
-        fn = _call_optional("fusioncore.explain.attributions", "run_attributions", "captum attributions")
-        out = fn(args.checkpoint, data, args.method, args.out, batch_size=args.batch_size, device=args.device)
+        from .explain.attributions import run_attributions
+
+        out = run_attributions(args.checkpoint, data, args.method, args.out, batch_size=args.batch_size, device=args.device)
     else:
-        fn = _call_optional("fusioncore.explain.fidelity", "run_fidelity", "fidelity scores")
-        out = fn(args.checkpoint, data, args.out, batch_size=args.batch_size, device=args.device)
+        from .explain.fidelity import run_fidelity
+
+        out = run_fidelity(args.checkpoint, data, args.out, truth=_planted_truth(args), methods=(args.method,),
+                 batch_size=args.batch_size, device=args.device, max_samples=args.max_samples)
     return {"out": str(out)}
+
+
+def _planted_truth(args: argparse.Namespace):
+    """The demo cohort's planted ground truth for the chosen split (``--truth demo``)."""
+    if args.truth is None:
+        return None
+    if args.truth != "demo" or not args.data.startswith("demo"):
+        raise ValueError("--truth demo needs --data demo (planted ground truth exists only for the demo cohort)")
+    from .datasets import load_demo_cohort
+
+    cohort = load_demo_cohort()
+    split = {"train": cohort.train, "test": cohort.test}.get(args.split)
+    if split is None:
+        raise ValueError(f"--truth demo: the demo cohort has train and test splits, not {args.split!r}")
+    return split.truth
 
 
 # --------------------------------------------------------------------------- parser
@@ -299,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", default="0,0.3,0.6")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, help="override every method's epochs (stated in the table)")
+    p.add_argument("--modalities", help="comma-separated subset of the data's modalities to use")
+    p.add_argument("--threads", type=int, help="torch threads (1 is often fastest for small models on a busy machine)")
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
@@ -310,7 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", help="image file (heatmap)")
     p.add_argument("--data", help="dataset (attributions, fidelity)")
     p.add_argument("--split", default="test")
-    p.add_argument("--method", default="ig", choices=["ig", "gradshap", "ablation"])
+    p.add_argument("--method", default="ig", choices=["ig", "gradshap", "ablation", "occlusion"])
+    p.add_argument("--truth", choices=["demo"], help="fidelity: score recovery of the demo cohort's planted features/patches")
+    p.add_argument("--max-samples", type=int, help="fidelity: explain at most this many samples")
     p.add_argument("--out", required=True)
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--overlap", type=int, default=0)

@@ -1,0 +1,1 @@
+"""Model tests: ``base.ModelTester`` is the shared contract test every method gets."""

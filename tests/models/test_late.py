@@ -1,0 +1,80 @@
+"""Late fusion specifics (the contract itself is tested for every method in ``test_registered.py``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fusioncore as fc
+from fusioncore.models.late import LateFusionConfig, masked_softmax, modality_contributions
+
+from .base import make_batch, mixed_presence, tiny_schema
+
+
+def _model(decision: str):
+    torch.manual_seed(0)
+    return fc.create_model("late", tiny_schema(), hidden_dim=8, decision=decision).eval()
+
+
+def test_masked_softmax_zero_for_masked_and_empty_rows():
+    scores = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, -1.0, 0.0]])
+    mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    w = masked_softmax(scores, mask)
+    e = torch.exp(torch.tensor([1.0, 3.0]))
+    assert torch.allclose(w[0], torch.tensor([e[0] / e.sum(), 0.0, e[1] / e.sum()]))
+    assert torch.equal(w[1], torch.zeros(3))
+    assert torch.allclose(w[2], torch.softmax(scores[2], -1))
+
+
+def test_mean_decision_is_the_average_of_present_unimodal_logits():
+    model = _model("mean")
+    schema = tiny_schema()
+    present = mixed_presence(schema)
+    with torch.no_grad():
+        out = model(make_batch(schema, present))
+    raw = torch.stack([out.extras["raw_modality_logits"][n] for n in schema.modality_names], dim=1)  # (B, M, K)
+    expected = (raw * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True)
+    assert torch.allclose(out.logits, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("decision", ["learned", "static", "mean"])
+def test_contributions_sum_to_logits_and_weights_are_a_distribution(decision):
+    model = _model(decision)
+    schema = tiny_schema()
+    present = mixed_presence(schema)
+    with torch.no_grad():
+        out = model(make_batch(schema, present, seed=3))
+    contrib = modality_contributions(out)
+    assert torch.allclose(sum(contrib.values()), out.logits, atol=1e-6)
+    weights = torch.stack([out.modality_weights[n] for n in schema.modality_names], dim=1)
+    assert torch.allclose(weights.sum(1), torch.ones(len(present)), atol=1e-6)
+    assert torch.count_nonzero(weights[~present]) == 0
+    for j, name in enumerate(schema.modality_names):
+        assert torch.isnan(out.modality_logits[name][~present[:, j]]).all()
+
+
+def test_one_present_modality_predicts_with_its_own_classifier():
+    model = _model("learned")
+    schema = tiny_schema()
+    present = torch.tensor([[False, True, False]] * 2)
+    with torch.no_grad():
+        out = model(make_batch(schema, present))
+    assert torch.equal(out.logits, out.modality_logits["meth"])
+
+
+def test_unimodal_losses_only_over_present_rows():
+    model = _model("learned")
+    schema = tiny_schema()
+    present = mixed_presence(schema)
+    batch = make_batch(schema, present)
+    out = model(batch)
+    terms = model.loss(out, batch).terms
+    raw = out.extras["raw_modality_logits"]["rna"]
+    rows = present[:, 0]
+    expected = torch.nn.functional.cross_entropy(raw[rows], batch.labels[rows])
+    assert torch.allclose(terms["ce_rna"], expected)
+
+
+def test_unknown_decision_is_refused():
+    with pytest.raises(ValueError, match="decision"):
+        LateFusionConfig(decision="vote")
