@@ -48,9 +48,30 @@ def save_checkpoint(model, path: str | Path, *, metrics: dict | None = None, ext
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "method": model.method})
+    _canonicalize_header(folder / WEIGHTS_FILE)
     if metrics is not None:
         (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return folder
+
+
+def _canonicalize_header(path: Path) -> None:
+    """Rewrite a safetensors header with its ``__metadata__`` keys sorted, in place.
+
+    The safetensors writer emits the metadata map in hash order, which varies between runs, so
+    two identical models could differ in bytes; sorting makes a saved checkpoint reproducible to
+    the byte (the demo assets rely on it). Tensor entries, offsets and data are unchanged and the
+    header keeps its length, so the file stays valid.
+    """
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    if "__metadata__" in header:
+        header = {"__metadata__": dict(sorted(header["__metadata__"].items())),
+                  **{k: v for k, v in header.items() if k != "__metadata__"}}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if len(text) > n:  # cannot happen for a reordering of the same JSON; refuse rather than corrupt
+        raise ValueError(f"{path}: canonical header is longer than the original ({len(text)} > {n})")
+    path.write_bytes(raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :])
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -51,25 +51,6 @@ DYN_OMICS = dict(hidden_dim=128, class_weighted=True)
 STATIC = dict(hidden_dim=64, image_hidden_dim=64, image_encoder="smallcnn", class_weighted=True)
 
 
-def canonicalize_safetensors(path: Path) -> None:
-    """Rewrite a safetensors header with its ``__metadata__`` keys sorted.
-
-    The safetensors writer emits the metadata map in hash order, which varies between runs, so
-    two identical models could differ in bytes. Tensor entries, offsets and data are unchanged;
-    the header keeps its length (same JSON, another key order), so the file stays valid.
-    """
-    raw = path.read_bytes()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + n])
-    if "__metadata__" in header:
-        header = {"__metadata__": dict(sorted(header["__metadata__"].items())),
-                  **{k: v for k, v in header.items() if k != "__metadata__"}}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    if len(text) > n:
-        raise ValueError(f"{path}: canonical header is longer than the original ({len(text)} > {n})")
-    path.write_bytes(raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :])
-
-
 def _determinism(seed: int) -> None:
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -142,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         metrics = _metrics(model, test.select(mods))
         model.save(folder / name, metrics=metrics, extra={"demo": True, "modalities": list(mods), "recipe": recipe,
                                                           "cohort_seed": args.seed})
-        canonicalize_safetensors(folder / name / "model.safetensors")
         report[name] = metrics
         print(f"{name}: {time.perf_counter() - t0:.0f} s  " + json.dumps(metrics), flush=True)
     (folder / "fidelity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

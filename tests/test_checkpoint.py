@@ -93,3 +93,10 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             fc.select_device("cuda")
+
+
+def test_saving_twice_gives_the_same_bytes(tiny_data, tmp_path):
+    """Safetensors writes its metadata map in hash order; checkpoints must still be byte-stable."""
+    model = fc.create_model("mmdynamics", tiny_data.schema, hidden_dim=4)
+    blobs = {(model.save(tmp_path / f"c{i}") / "model.safetensors").read_bytes() for i in range(4)}
+    assert len(blobs) == 1
