@@ -1,0 +1,118 @@
+"""A cohort through a model: predictions, the per-sample table and the TCP-error summaries.
+
+One batched pass (``fusioncore.training.predict``) gives every number of the cohort and TCP
+views; the table is what the dashboard sorts and filters, and a row's ``index`` opens that
+sample in the sample view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..data.dataset import MultimodalDataset
+from ..explain.tcp import tcp_errors, tcp_statistics, threshold_table, true_tcp
+from ..metrics import classification_metrics
+from ..training import predict
+from ..types import FusionOutput
+from .session import ensure_aligned
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    """Outputs of a model on a whole cohort (rows in ``data`` order, CPU).
+
+    probabilities: ``(N, K)``; output: the concatenated :class:`FusionOutput`; split: optional
+    per-sample split tag (``train``/``test``/``val``) shown in the table.
+    """
+
+    data: MultimodalDataset
+    probabilities: np.ndarray
+    output: FusionOutput
+    split: tuple[str, ...] | None = None
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    def metrics(self) -> dict[str, float]:
+        if self.data.labels is None:
+            raise ValueError(f"{self.data.source or 'the cohort'} has no labels: no metrics")
+        return classification_metrics(self.data.labels, self.probabilities)
+
+
+def run_cohort(model, data: MultimodalDataset, *, batch_size: int = 64, progress: Progress | None = None,
+               split: tuple[str, ...] | None = None) -> CohortResult:
+    """Predict every sample of ``data`` (aligned to the model's schema first)."""
+    data = ensure_aligned(model, data)
+    if len(data) == 0:
+        raise ValueError(f"{data.source or 'the cohort'} has no samples")
+    pred = predict(model, data, batch_size=batch_size, progress=progress)
+    return CohortResult(data=pred.data, probabilities=pred.probabilities, output=pred.output, split=split)
+
+
+def tcp_arrays(result: CohortResult) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(predicted, true)``: modality -> ``(N,)`` confidence and true TCP, NaN where absent.
+
+    Empty when the method has no TCP confidence or the cohort no labels.
+    """
+    out, data = result.output, result.data
+    if data.labels is None:
+        return {}, {}
+    predicted, true = {}, {}
+    for j, name in enumerate(data.modality_names):
+        if name not in out.confidence or name not in out.modality_logits:
+            continue
+        here = data.present[:, j]
+        # float32 in, float64 out: the same arithmetic as ``fusioncore.explain.tcp.tcp_errors``
+        conf = out.confidence[name].numpy().astype(np.float64)
+        tcp = true_tcp(out.modality_logits[name].numpy(), data.labels).astype(np.float64)
+        conf[~here], tcp[~here] = np.nan, np.nan
+        predicted[name], true[name] = conf, tcp
+    return predicted, true
+
+
+def tcp_summary(result: CohortResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(statistics, thresholds)``: per modality n, MSE, RMSE, MAE, R², MAPE (%); and the
+    fraction of samples with |error| > k·TCP for k = 0.1 … 1.0 (``fusioncore.explain.tcp``)."""
+    data = result.data
+    errors = {} if data.labels is None else tcp_errors(result.output, data.labels, data.sample_ids, data.modality_names)
+    rows = []
+    for name, e in errors.items():
+        s = tcp_statistics(e)
+        rows.append({"modality": name, **{k: s.get(k, float("nan")) for k in ("n", "mse", "rmse", "mae", "r2", "mape")}})
+    stats = pd.DataFrame(rows, columns=["modality", "n", "mse", "rmse", "mae", "r2", "mape"])
+    return stats, threshold_table(errors)
+
+
+def cohort_table(result: CohortResult) -> pd.DataFrame:
+    """One row per sample: id, truth, prediction, its probability, correctness, and per modality
+    presence, confidence, true TCP and TCP error (columns only for what the method gives)."""
+    data, probs = result.data, result.probabilities
+    classes = list(data.schema.classes)
+    pred = probs.argmax(axis=1)
+    frame = pd.DataFrame({"index": np.arange(len(data)), "sample_id": list(data.sample_ids)})
+    if result.split is not None:
+        frame["split"] = list(result.split)
+    if data.labels is not None:
+        frame["true"] = [classes[k] for k in data.labels]
+    frame["predicted"] = [classes[k] for k in pred]
+    frame["p_predicted"] = probs[np.arange(len(pred)), pred]
+    if data.labels is not None:
+        frame["correct"] = pred == data.labels
+    predicted, true = tcp_arrays(result)
+    for j, name in enumerate(data.modality_names):
+        frame[f"{name}:present"] = data.present[:, j]
+        if name in result.output.confidence:
+            conf = result.output.confidence[name].double().numpy().copy()
+            conf[~data.present[:, j]] = np.nan
+            frame[f"{name}:confidence"] = conf
+        if name in true:
+            frame[f"{name}:true_tcp"] = true[name]
+            frame[f"{name}:tcp_error"] = predicted[name] - true[name]
+    return frame

@@ -1,0 +1,193 @@
+"""The dashboard's figures, by view name: explanation/cohort objects in, figure + data out.
+
+Each function returns a :class:`FigureBundle`: the plotly figure (from ``fusioncore.viz``), the
+tidy frame it is drawn from (the CSV export) and the names an export needs (view, sample), so
+the dashboard's pages only choose parameters and render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import viz
+from .cohort import CohortResult, tcp_arrays, tcp_summary
+from .robustness import RobustnessResult
+from .session import SampleExplanation
+
+COLORSCALES = ("Viridis", "Inferno", "Magma", "Plasma", "Hot", "Jet", "Greys", "RdBu")
+
+
+@dataclass(frozen=True)
+class FigureBundle:
+    """A figure, the data behind it, and what its export files are named after."""
+
+    view: str
+    figure: Any
+    data: pd.DataFrame
+    sample_id: str | None = None
+    extra: dict | None = None
+
+
+def probabilities(exp: SampleExplanation) -> FigureBundle:
+    fig = viz.class_probabilities_figure(exp.probabilities, exp.classes, reference=exp.reference, true_class=exp.true_class)
+    data = viz.class_probabilities_data(exp.probabilities, exp.classes, reference=exp.reference, true_class=exp.true_class)
+    return FigureBundle("probabilities", fig, data, exp.sample_id)
+
+
+def confidence(exp: SampleExplanation) -> FigureBundle:
+    """Modality informativeness (and true TCP with its error when the label is known)."""
+    names = list(exp.modality_names)
+    kw = dict(present=list(map(bool, exp.present)), true_tcp=exp.true_tcp or None)
+    if exp.confidence:
+        fig = viz.modality_confidence_figure(exp.confidence, names, **kw)
+        data = viz.modality_confidence_data(exp.confidence, names, **kw)
+        return FigureBundle("confidence", fig, data, exp.sample_id)
+    if exp.modality_weights:
+        fig = viz.modality_contribution_figure(exp.modality_weights, names, present=kw["present"],
+                                               title="Modality weights", value_name="weight")
+        data = viz.modality_contribution_data(exp.modality_weights, names, present=kw["present"], value_name="weight")
+        return FigureBundle("modality-weights", fig, data, exp.sample_id)
+    raise ValueError(f"method {exp.method!r} gives no per-modality confidence or weight")
+
+
+def gates(exp: SampleExplanation, modality: str, top_k: int = 20, search: str = "") -> FigureBundle:
+    """Top-k feature gates of one tabular modality, filtered by a name search."""
+    present = modality in exp.gates
+    g = exp.gates.get(modality, np.zeros(len(exp.feature_names.get(modality, ())) or 1))
+    names = exp.feature_names.get(modality) or None
+    fig = viz.feature_gates_figure(g, names, top_k=top_k, name_filter=search or None, present=present, modality=modality)
+    data = viz.feature_gates_data(g, names, top_k=None, name_filter=search or None, present=present)
+    return FigureBundle(f"gates-{modality}", fig, data, exp.sample_id)
+
+
+def heatmap(exp: SampleExplanation, modality: str, opacity: float = 0.5, colorscale: str = "Viridis",
+            clip: tuple[float, float] = (2.0, 98.0), top_k: int = 5, side_by_side: bool = True) -> FigureBundle:
+    """The U-Net patch map over the image, clipped at percentiles so outliers do not wash it out."""
+    image = exp.images[modality]
+    present = modality in exp.gates
+    heat = exp.gates.get(modality, np.zeros(image.shape[1:]))
+    fig = viz.image_heatmap_figure(image, heat, opacity=opacity, colorscale=colorscale, clip_percentiles=tuple(clip),
+                                   top_k=top_k, side_by_side=side_by_side, present=present,
+                                   title=f"Image informativeness ({modality})")
+    data = viz.image_heatmap_data(image, heat, top_k=top_k) if present else pd.DataFrame()
+    return FigureBundle(f"heatmap-{modality}", fig, data, exp.sample_id)
+
+
+def _attention(exp: SampleExplanation):
+    if exp.attention is None or not exp.attention.layers:
+        raise ValueError(f"method {exp.method!r} returns no attention maps (only mca, zorro and eao do)")
+    return exp.attention
+
+
+def attention_mask(exp: SampleExplanation) -> FigureBundle:
+    att = _attention(exp)
+    labels = viz.token_labels(att, list(exp.modality_names)) if att.token_modality is not None else None
+    fig = viz.attention_mask_figure(att.mask, labels)
+    return FigureBundle("attention-mask", fig, viz.attention_mask_data(att.mask, labels), exp.sample_id)
+
+
+def attention_layer(exp: SampleExplanation, layer: int = -1, head: int | None = None) -> FigureBundle:
+    att = _attention(exp)
+    kw = dict(layer=layer, head=head, sample=0, present=list(map(bool, exp.present)))
+    fig = viz.attention_map_figure(att, list(exp.modality_names), **kw)
+    data = viz.attention_map_data(att, list(exp.modality_names), **kw)
+    return FigureBundle(f"attention-l{layer}-{'mean' if head is None else f'h{head}'}", fig, data, exp.sample_id)
+
+
+def channel_modality(exp: SampleExplanation) -> FigureBundle:
+    att = _attention(exp)
+    kw = dict(sample=0, present=list(map(bool, exp.present)))
+    fig = viz.channel_modality_figure(att, list(exp.modality_names), **kw)
+    return FigureBundle("channel-modality", fig, viz.channel_modality_data(att, list(exp.modality_names), **kw), exp.sample_id)
+
+
+def attributions(attr, modality: str, top_k: int = 20, patch_size: int = 8, image: Any = None) -> FigureBundle:
+    """Captum attributions of one sample (``Attributions`` with one row) for one modality."""
+    kind = attr.kinds[modality]
+    label = attr.method
+    sid = attr.sample_ids[0]
+    scores = attr.scores(modality)[0]
+    if kind == "image":
+        heat = np.abs(scores)
+        fig = viz.image_heatmap_figure(image, heat, clip_percentiles=(1, 99), top_k=top_k, patch_size=patch_size,
+                                       title=f"|attribution| ({label}, {modality})", present=bool(np.isfinite(heat).any()))
+        data = viz.image_heatmap_data(image, np.nan_to_num(heat), patch_size=patch_size, top_k=top_k)
+    else:
+        names = attr.feature_names.get(modality)
+        fig = viz.attribution_bar_figure(scores, names, top_k=top_k, method=f"{label}, {modality}")
+        data = viz.attribution_bar_data(scores, names, top_k=None) if np.isfinite(scores).any() else pd.DataFrame()
+    return FigureBundle(f"attr-{label}-{modality}", fig, data, sid)
+
+
+SAMPLE_VIEWS = {
+    "probabilities": probabilities,
+    "confidence": confidence,
+    "gates": gates,
+    "heatmap": heatmap,
+    "attention_mask": attention_mask,
+    "attention_layer": attention_layer,
+    "channel_modality": channel_modality,
+}
+
+
+def sample_figure(view: str, exp: SampleExplanation, **params: Any) -> FigureBundle:
+    if view not in SAMPLE_VIEWS:
+        raise ValueError(f"unknown sample view {view!r}; views: {', '.join(SAMPLE_VIEWS)}")
+    return SAMPLE_VIEWS[view](exp, **params)
+
+
+# -- cohort views -----------------------------------------------------------------------------
+
+
+def _tcp(result: CohortResult):
+    predicted, true = tcp_arrays(result)
+    if not predicted:
+        raise ValueError("no TCP errors: the method has no TCP confidence (MM-dynamics has) or the cohort has no labels")
+    return predicted, true
+
+
+def tcp_scatter(result: CohortResult) -> FigureBundle:
+    predicted, true = _tcp(result)
+    ids = list(result.data.sample_ids)
+    fig = viz.tcp_scatter_figure(predicted, true, sample_ids=ids)
+    return FigureBundle("tcp-scatter", fig, viz.tcp_error_data(predicted, true, sample_ids=ids))
+
+
+def tcp_histogram(result: CohortResult, nbins: int = 30) -> FigureBundle:
+    predicted, true = _tcp(result)
+    fig = viz.tcp_relative_error_histogram(predicted, true, nbins=nbins)
+    return FigureBundle("tcp-relative-error", fig, viz.tcp_error_data(predicted, true, sample_ids=list(result.data.sample_ids)))
+
+
+def tcp_fractions(result: CohortResult) -> FigureBundle:
+    predicted, true = _tcp(result)
+    return FigureBundle("tcp-fractions", viz.tcp_fraction_table_figure(predicted, true), viz.tcp_fraction_data(predicted, true))
+
+
+def tcp_statistics_table(result: CohortResult) -> pd.DataFrame:
+    return tcp_summary(result)[0]
+
+
+def robustness(result: RobustnessResult, metric: str = "balanced_acc") -> FigureBundle:
+    values = result.values(metric)
+    fig = viz.robustness_figure(values, list(result.modalities), metric=metric)
+    data = result.frame
+    return FigureBundle(f"robustness-{metric}", fig, data)
+
+
+COHORT_VIEWS = {
+    "tcp_scatter": tcp_scatter,
+    "tcp_histogram": tcp_histogram,
+    "tcp_fractions": tcp_fractions,
+    "robustness": robustness,
+}
+
+
+def cohort_figure(view: str, result: Any, **params: Any) -> FigureBundle:
+    if view not in COHORT_VIEWS:
+        raise ValueError(f"unknown cohort view {view!r}; views: {', '.join(COHORT_VIEWS)}")
+    return COHORT_VIEWS[view](result, **params)

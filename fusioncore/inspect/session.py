@@ -1,0 +1,272 @@
+"""One sample, one presence pattern: everything the dashboard's sample view shows.
+
+A modality toggle in the dashboard is a new presence pattern for the same sample. The model is
+run once on a two-row batch — the sample with the requested pattern and the same sample with
+every modality it has — so the prediction, the change against the all-present prediction and
+every explanation (confidence, true TCP, feature gates, image patch maps, attention) come from
+one forward pass and can never disagree with each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..data.align import align_to_schema
+from ..data.dataset import MultimodalDataset, to_batch
+from ..device import describe_device
+from ..explain.tcp import true_tcp
+from ..types import AttentionMaps
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the sidebar says about a loaded model."""
+
+    method: str
+    modalities: tuple[str, ...]
+    kinds: tuple[str, ...]
+    classes: tuple[str, ...]
+    n_parameters: int
+    device: str
+    has_attention: bool
+
+    def rows(self) -> list[tuple[str, str]]:
+        """``(label, value)`` pairs in display order."""
+        mods = ", ".join(f"{m} ({k})" for m, k in zip(self.modalities, self.kinds))
+        return [
+            ("method", self.method),
+            ("modalities", mods),
+            ("classes", ", ".join(self.classes)),
+            ("parameters", f"{self.n_parameters:,}"),
+            ("device", self.device),
+        ]
+
+
+ATTENTION_METHODS = ("mca", "zorro", "eao")
+
+
+def model_summary(model) -> ModelSummary:
+    """Method, modalities, classes, parameter count and device of ``model``."""
+    return ModelSummary(
+        method=model.method,
+        modalities=tuple(model.modality_names),
+        kinds=tuple(m.kind for m in model.schema.modalities),
+        classes=tuple(model.schema.classes),
+        n_parameters=int(model.n_parameters()),
+        device=describe_device(model.device),
+        has_attention=model.method in ATTENTION_METHODS,
+    )
+
+
+@dataclass(frozen=True)
+class SampleExplanation:
+    """A sample's prediction and explanations under one presence pattern (arrays on CPU).
+
+    available:     ``(M,)`` bool, the modalities the sample has in the data.
+    present:       ``(M,)`` bool, the pattern used (requested AND available).
+    probabilities: ``(K,)`` class probabilities under ``present``.
+    reference:     ``(K,)`` class probabilities with every available modality (the baseline of
+                   the "change" the dashboard shows).
+    confidence:    modality -> predicted TCP / modality informativeness (NaN when absent);
+                   empty for methods without one.
+    true_tcp:      modality -> softmax(unimodal logits)[true class] (labelled samples, methods
+                   with unimodal heads); NaN when absent.
+    gates:         modality -> feature gates ``(d,)`` or image patch map ``(H, W)``, present
+                   modalities only.
+    images:        image modality -> the raw image ``(3, H, W)`` in [0, 1].
+    attention:     the attention maps of this sample (batch dimension 1), transformer methods.
+    """
+
+    sample_id: str
+    index: int
+    method: str
+    classes: tuple[str, ...]
+    modality_names: tuple[str, ...]
+    kinds: dict[str, str]
+    available: np.ndarray
+    present: np.ndarray
+    probabilities: np.ndarray
+    reference: np.ndarray
+    true_class: int | None
+    confidence: dict[str, float] = field(default_factory=dict)
+    true_tcp: dict[str, float] = field(default_factory=dict)
+    gates: dict[str, np.ndarray] = field(default_factory=dict)
+    feature_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    modality_weights: dict[str, float] = field(default_factory=dict)
+    attention: AttentionMaps | None = None
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def predicted_class(self) -> str:
+        return self.classes[self.predicted]
+
+    @property
+    def change(self) -> np.ndarray:
+        """``(K,)`` probabilities minus the all-present reference."""
+        return self.probabilities - self.reference
+
+    @property
+    def active_modalities(self) -> list[str]:
+        return [m for m, p in zip(self.modality_names, self.present) if p]
+
+    @property
+    def tcp_error(self) -> dict[str, float]:
+        """Predicted minus true TCP per modality (NaN when either is missing)."""
+        return {m: self.confidence.get(m, float("nan")) - t for m, t in self.true_tcp.items()}
+
+
+def ensure_aligned(model, data: MultimodalDataset) -> MultimodalDataset:
+    """``data`` in the model's schema (columns matched by name; see ``align_to_schema``)."""
+    return data if data.schema == model.schema else align_to_schema(data, model.schema)
+
+
+def presence_pattern(model, present: Sequence[bool] | dict[str, bool] | None) -> np.ndarray:
+    """A requested pattern as ``(M,)`` bool in model order (None = everything)."""
+    names = model.modality_names
+    if present is None:
+        return np.ones(len(names), dtype=bool)
+    if isinstance(present, dict):
+        unknown = sorted(set(present) - set(names))
+        if unknown:
+            raise ValueError(f"presence pattern names unknown modalities {unknown}; the model has {names}")
+        return np.array([bool(present.get(n, True)) for n in names])
+    flags = np.asarray(present, dtype=bool).reshape(-1)
+    if flags.shape[0] != len(names):
+        raise ValueError(f"presence pattern has {flags.shape[0]} flags for {len(names)} modalities ({', '.join(names)})")
+    return flags
+
+
+def _row(value: torch.Tensor, i: int) -> np.ndarray:
+    return value[i].detach().float().cpu().numpy()
+
+
+def _slice_attention(att: AttentionMaps | None, row: int) -> AttentionMaps | None:
+    """The attention of batch row ``row`` with a batch dimension of 1."""
+    if att is None:
+        return None
+    pick = lambda t: None if t is None else (t[row : row + 1].detach().cpu() if t.dim() >= 3 else t.detach().cpu())  # noqa: E731
+    return AttentionMaps(
+        mask=None if att.mask is None else (att.mask[row : row + 1].cpu() if att.mask.dim() == 3 else att.mask.cpu()),
+        layers=[layer[row : row + 1].detach().cpu() for layer in att.layers],
+        token_modality=None if att.token_modality is None else att.token_modality.cpu(),
+        channel_modality=pick(att.channel_modality),
+        channel_names=list(att.channel_names),
+        pooling=pick(att.pooling) if isinstance(att.pooling, torch.Tensor) else att.pooling,
+    )
+
+
+@torch.no_grad()
+def explain_sample(
+    model,
+    data: MultimodalDataset,
+    index: int,
+    present: Sequence[bool] | dict[str, bool] | None = None,
+    *,
+    attention: bool = True,
+    reference: np.ndarray | None = None,
+) -> SampleExplanation:
+    """Prediction and explanations of sample ``index`` of ``data`` with modalities ``present``.
+
+    A modality the sample does not have stays absent whatever ``present`` asks. At least one
+    modality must remain, because a prediction from no evidence at all explains nothing.
+    ``reference``: the all-present ``(K,)`` probabilities when already known (the dashboard
+    caches them per sample), so only one row is run instead of two.
+    """
+    data = ensure_aligned(model, data)
+    if not 0 <= int(index) < len(data):
+        raise ValueError(f"sample index {index} is out of range for a cohort of {len(data)} samples")
+    index = int(index)
+    names = model.modality_names
+    available = data.present[index].copy()
+    pattern = presence_pattern(model, present) & available
+    if not pattern.any():
+        raise ValueError(
+            f"sample {data.sample_ids[index]!r}: no modality left "
+            f"(it has {', '.join(n for n, a in zip(names, available) if a)}); keep at least one switched on"
+        )
+    model.eval()
+    rows = [pattern] if reference is not None else [pattern, available]
+    batch = to_batch(data, model.preprocessing, model.device, np.full(len(rows), index))
+    batch = batch.with_present(torch.from_numpy(np.stack(rows)).to(model.device))
+    out = model(batch, return_attention=attention and model.method in ATTENTION_METHODS)
+    probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+    if reference is not None:
+        reference = np.asarray(reference, dtype=probs.dtype).reshape(-1)
+        if reference.shape != (probs.shape[1],):
+            raise ValueError(f"reference: expected {probs.shape[1]} class probabilities, got shape {reference.shape}")
+        probs = np.stack([probs[0], reference])
+    label = None if data.labels is None else int(data.labels[index])
+    confidence = {n: float(out.confidence[n][0]) if pattern[j] else float("nan")
+                  for j, n in enumerate(names) if n in out.confidence}
+    tcp = {}
+    if label is not None:
+        for j, n in enumerate(names):
+            if n in out.modality_logits:
+                logits = _row(out.modality_logits[n], 0)[None, :]
+                tcp[n] = float(true_tcp(logits.astype(np.float64), np.array([label]))[0]) if pattern[j] else float("nan")
+    gates = {}
+    for j, n in enumerate(names):
+        if n in out.gates and pattern[j]:
+            g = _row(out.gates[n], 0)
+            gates[n] = g[0] if g.ndim == 3 else g  # image maps (1, H, W) -> (H, W)
+    kinds = {m.name: m.kind for m in model.schema.modalities}
+    images = {n: np.asarray(data.features[n][index], dtype=np.float32) for n in names if kinds[n] == "image"}
+    weights = {n: float(out.modality_weights[n][0]) for j, n in enumerate(names) if n in out.modality_weights and pattern[j]}
+    return SampleExplanation(
+        sample_id=str(data.sample_ids[index]),
+        index=index,
+        method=model.method,
+        classes=tuple(model.schema.classes),
+        modality_names=tuple(names),
+        kinds=kinds,
+        available=available,
+        present=pattern,
+        probabilities=probs[0],
+        reference=probs[1],
+        true_class=label,
+        confidence=confidence,
+        true_tcp=tcp,
+        gates=gates,
+        feature_names={m.name: tuple(m.features) for m in model.schema.modalities if m.kind == "tabular"},
+        images=images,
+        modality_weights=weights,
+        attention=_slice_attention(out.attention, 0),
+    )
+
+
+def sample_attributions(
+    model,
+    data: MultimodalDataset,
+    index: int,
+    present: Sequence[bool] | dict[str, bool] | None = None,
+    *,
+    method: str = "ig",
+    n_steps: int = 32,
+    target: Any = "predicted",
+):
+    """Captum attributions of one sample under a presence pattern (``fusioncore.explain.attributions``).
+
+    Baselines are the cohort's per-modality means over present rows (a one-sample mean would be
+    the sample itself, and every attribution would be zero).
+    """
+    from ..explain.attributions import attribute_batch, image_patch_size, modality_baselines
+
+    data = ensure_aligned(model, data)
+    index = int(index)
+    pattern = presence_pattern(model, present) & data.present[index]
+    if not pattern.any():
+        raise ValueError(f"sample {data.sample_ids[index]!r}: no modality left to attribute")
+    full = to_batch(data, model.preprocessing, model.device)
+    base = modality_baselines(full, model.modality_names, "mean")
+    batch = to_batch(data, model.preprocessing, model.device, np.array([index]))
+    batch = batch.with_present(torch.from_numpy(pattern[None, :]).to(model.device))
+    return attribute_batch(model, batch, method, target=target, baselines=base, n_steps=n_steps,
+                           patch_size=image_patch_size(model))

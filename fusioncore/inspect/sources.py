@@ -1,0 +1,93 @@
+"""Where the dashboard's models and cohorts come from: the bundled demo and dataset folders.
+
+The bundled demo lives in ``assets/demo/`` (``fusioncore.datasets``); the dashboard shows its
+held-out test split, so the numbers a user sees are not training-set numbers. A dataset folder
+(or a ``KIND:PATH`` spec such as ``mogonet:DIR``) is loaded with
+``fusioncore.data.sources.load_data`` and its splits are shown together, tagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..data.dataset import DatasetSplits, MultimodalDataset
+from ..data.errors import DataError
+from ..data.sources import load_data
+from ..datasets import DEMO_CHECKPOINTS, demo_dir, load_demo_cohort
+
+DEMO_LABELS = {
+    "mmdynamics_image_omics": "MM-dynamics, image + omics (demo)",
+    "mmstatic_image_omics": "MM-static, image + omics (demo)",
+    "mmdynamics_omics": "MM-dynamics, omics only (demo)",
+}
+
+
+@dataclass(frozen=True)
+class DemoAssets:
+    """The bundled demo checkpoints that exist (name -> folder) and whether the cohort file does."""
+
+    folder: Path
+    checkpoints: dict[str, Path]
+    has_cohort: bool
+
+    @property
+    def available(self) -> bool:
+        return bool(self.checkpoints)
+
+    def label(self, name: str) -> str:
+        return DEMO_LABELS.get(name, name)
+
+
+def demo_assets() -> DemoAssets:
+    """The demo checkpoints found under ``assets/demo/`` (``$FUSIONCORE_ASSETS`` overrides)."""
+    folder = demo_dir()
+    found = {n: folder / n for n in DEMO_CHECKPOINTS
+             if (folder / n / "config.json").is_file() and (folder / n / "model.safetensors").is_file()}
+    return DemoAssets(folder=folder, checkpoints=found, has_cohort=(folder / "cohort.npz").is_file())
+
+
+def demo_cohort() -> tuple[MultimodalDataset, tuple[str, ...]]:
+    """The demo cohort's held-out test split and its split tags."""
+    cohort = load_demo_cohort()
+    test = cohort.data.subset(cohort.test_index)
+    test = replace(test, source=f"demo cohort, test split ({len(test)} of {len(cohort.data)} samples)")
+    return test, ("test",) * len(test)
+
+
+def combine_splits(splits: DatasetSplits) -> tuple[MultimodalDataset, tuple[str, ...]]:
+    """Train, test and (optional) validation splits as one dataset plus a split tag per sample."""
+    parts = [("train", splits.train), ("test", splits.test)] + ([("val", splits.val)] if splits.val is not None else [])
+    first = parts[0][1]
+    for tag, part in parts[1:]:
+        if part.schema != first.schema:
+            raise DataError(f"{part.source or tag}: the {tag} split has another schema than the train split")
+    labels = None
+    if all(p.labels is not None for _, p in parts):
+        labels = np.concatenate([p.labels for _, p in parts])
+    data = MultimodalDataset(
+        schema=first.schema,
+        features={n: np.concatenate([p.features[n] for _, p in parts]) for n in first.modality_names},
+        present=np.concatenate([p.present for _, p in parts]),
+        labels=labels,
+        sample_ids=tuple(s for _, p in parts for s in p.sample_ids),
+        source=first.source,
+        notes=first.notes,
+    )
+    tags = tuple(tag for tag, p in parts for _ in range(len(p)))
+    return data, tags
+
+
+def load_cohort(spec: str) -> tuple[MultimodalDataset, tuple[str, ...]]:
+    """A dataset folder or ``KIND:PATH`` spec as one cohort (all splits, tagged)."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise DataError("no dataset given: enter a folder (table layout) or a spec like mogonet:/path/to/ROSMAP")
+    kind, _, rest = spec.partition(":")
+    if kind in ("mogonet", "table", "tcga", "cmu") and rest and not Path(rest).exists():
+        raise DataError(f"{rest}: no such folder (expected a {kind} dataset folder)")
+    if ":" not in spec and not Path(spec).exists():
+        raise DataError(f"{spec}: no such folder (expected a dataset folder or a spec like mogonet:DIR)")
+    return combine_splits(load_data(spec))

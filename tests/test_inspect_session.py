@@ -1,0 +1,96 @@
+"""The sample view's numbers: one presence pattern of one sample, as the library defines them."""
+
+import numpy as np
+import pytest
+
+from conftest import make_tabular_dataset
+from inspect_helpers import tiny_model
+
+from fusioncore.inspect import explain_sample, model_summary, sample_attributions
+from fusioncore.training import predict
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_tabular_dataset(n=48, missing=0.2, n_classes=3)
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    return tiny_model(data)
+
+
+def test_prediction_matches_batched_predict_for_every_pattern(model, data):
+    i = int(np.flatnonzero(data.present.all(axis=1))[0])
+    for pattern in ([True, True, True], [True, False, True], [False, False, True]):
+        exp = explain_sample(model, data, i, pattern)
+        want = predict(model, data.subset([i]).with_present(np.array([pattern]))).probabilities[0]
+        np.testing.assert_allclose(exp.probabilities, want, rtol=1e-5, atol=1e-6)
+        ref = predict(model, data.subset([i])).probabilities[0]
+        np.testing.assert_allclose(exp.reference, ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(exp.change, exp.probabilities - exp.reference)
+
+
+def test_toggled_off_modality_has_no_explanation(model, data):
+    i = int(np.flatnonzero(data.present.all(axis=1))[0])
+    full = explain_sample(model, data, i)
+    off = explain_sample(model, data, i, {"m1": False})
+    assert not off.present[1] and off.available[1]
+    assert np.isnan(off.confidence["m1"]) and np.isnan(off.true_tcp["m1"]) and np.isnan(off.tcp_error["m1"])
+    assert "m1" not in off.gates and set(off.gates) == {"m0", "m2"}
+    assert off.active_modalities == ["m0", "m2"]
+    assert not np.allclose(off.probabilities, full.probabilities)
+    assert off.gates["m0"].shape == (6,)
+    # true TCP is the unimodal head's probability of the true class
+    assert 0.0 < full.true_tcp["m0"] < 1.0 and full.true_class == int(data.labels[i])
+
+
+def test_a_modality_missing_from_the_data_stays_absent(model, data):
+    i = int(np.flatnonzero(~data.present[:, 2])[0])
+    exp = explain_sample(model, data, i, [True, True, True])
+    assert not exp.present[2] and not exp.available[2]
+    with pytest.raises(ValueError, match="no modality left"):
+        explain_sample(model, data, i, [False, False, True])
+    with pytest.raises(ValueError, match="out of range"):
+        explain_sample(model, data, len(data))
+    with pytest.raises(ValueError, match="unknown modalities"):
+        explain_sample(model, data, 0, {"nope": False})
+
+
+def test_model_summary(model):
+    s = model_summary(model)
+    assert s.method == "mmdynamics" and s.modalities == ("m0", "m1", "m2") and s.classes == ("c0", "c1", "c2")
+    assert s.n_parameters == sum(p.numel() for p in model.parameters()) and s.device == "cpu"
+    assert not s.has_attention and dict(s.rows())["parameters"] == f"{s.n_parameters:,}"
+
+
+def test_attention_of_a_transformer_is_sliced_and_masks_toggled_modalities(data):
+    model = tiny_model(data, "mca", epochs=2)
+    i = int(np.flatnonzero(data.present.all(axis=1))[0])
+    exp = explain_sample(model, data, i, [True, False, True])
+    att = exp.attention
+    assert att is not None and att.layers and all(layer.shape[0] == 1 for layer in att.layers)
+    assert model_summary(model).has_attention
+    tokens_m1 = (att.token_modality == 1).numpy()
+    other = ~tokens_m1
+    # nothing attends to the switched-off modality's tokens
+    assert float(att.layers[0][0][:, other][:, :, tokens_m1].abs().sum()) == 0.0
+
+
+def test_attributions_only_for_present_modalities(model, data):
+    i = int(np.flatnonzero(data.present.all(axis=1))[0])
+    attr = sample_attributions(model, data, i, [True, False, True], n_steps=8)
+    assert np.isfinite(attr.values["m0"]).all() and np.isnan(attr.values["m1"]).all()
+    assert np.abs(attr.values["m0"]).sum() > 0  # cohort-mean baseline, not the sample itself
+
+
+def test_known_reference_gives_the_same_explanation(model, data):
+    i = int(np.flatnonzero(data.present.all(axis=1))[0])
+    full = explain_sample(model, data, i)
+    a = explain_sample(model, data, i, [True, False, True])
+    b = explain_sample(model, data, i, [True, False, True], reference=full.probabilities)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(a.reference, b.reference, rtol=1e-6, atol=1e-7)  # batch of 1 vs 2: float noise only
+    assert a.confidence.keys() == b.confidence.keys()
+    with pytest.raises(ValueError, match="reference"):
+        explain_sample(model, data, i, reference=np.ones(7))
