@@ -77,10 +77,27 @@ def presence_list(present: Sequence[bool] | Mapping[str, bool] | None, modalitie
     return [bool(x) for x in flags]
 
 
+_AXIS = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF0F8", zerolinewidth=2, automargin=True)
+#: The look of plotly's "plotly_white" in the few settings our figures use. Applying the named
+#: template validates its full definition on every figure (~25 ms each, measured), which made up
+#: a quarter of the dashboard's re-render after a modality toggle; this small one costs ~2 ms.
+LIGHT_TEMPLATE = go.layout.Template(
+    layout=dict(
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font=dict(color="#2a3f5f"),
+        colorway=["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"],
+        xaxis=_AXIS,
+        yaxis=_AXIS,
+        hovermode="closest",
+    )
+)
+
+
 def base_layout(fig: go.Figure, title: str | None, **kwargs: Any) -> go.Figure:
     """A consistent, export-friendly layout (white template, title, margins)."""
     fig.update_layout(
-        template="plotly_white",
+        template=LIGHT_TEMPLATE,
         title=dict(text=title) if title else None,
         margin=dict(l=60, r=30, t=60 if title else 30, b=50),
         **kwargs,
