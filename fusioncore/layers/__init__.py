@@ -1,0 +1,1 @@
+"""Building blocks of the transformer fusion methods: masks, attention, blocks, pooling."""
