@@ -19,7 +19,7 @@ import torch
 import fusioncore as fc
 from fusioncore.config import override
 from fusioncore.data.mogonet import load_mogonet
-from fusioncore.training import evaluate_model, fit
+from fusioncore.training import evaluate_model, fit, seed_everything
 
 GOAL_SECONDS = 60.0
 PUBLISHED = {"acc": (84.2, 1.3), "f1": (84.6, 0.7), "auc": (91.2, 0.7)}
@@ -30,6 +30,7 @@ def run_seed(data_dir: str, seed: int, device: str, epochs: int | None, trajecto
     start = time.perf_counter()
     splits = load_mogonet(data_dir)
     entry = fc.get_method("mmdynamics")
+    seed_everything(seed)  # the seed fixes the initial weights too, as `fusioncore train --seed` does
     model = fc.create_model("mmdynamics", splits.schema)
     cfg = override(entry.train_defaults, seed=seed, epochs=epochs, eval_every=trajectory_every)
     result = fit(model, splits.train, cfg, device=device, progress=False,

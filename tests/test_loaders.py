@@ -155,3 +155,27 @@ def test_align_reorders_columns_and_lists_missing(tmp_path):
 def test_unknown_data_kind():
     with pytest.raises(DataError, match="unknown kind 'foo'"):
         load_data("foo:bar")
+
+
+def test_padding_travels_from_dataset_to_batch(tiny_data):
+    from dataclasses import replace
+
+    from fusioncore.data.dataset import to_batch
+
+    real = np.zeros((len(tiny_data), 6), dtype=bool)
+    real[:, :3] = True
+    data = replace(tiny_data, padding={"m0": real})
+    part = data.subset([5, 2])
+    batch = to_batch(part)
+    assert batch.padding["m0"].shape == (2, 6) and batch.padding["m0"][:, :3].all() and not batch.padding["m0"][:, 3:].any()
+    assert to_batch(tiny_data).padding is None
+
+
+def test_minmax_ignores_missing_cells():
+    from fusioncore.data.preprocessing import MinMaxScaler
+
+    x = np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [2.0, 4.0, np.nan]])
+    scaler = MinMaxScaler.fit(x)
+    assert scaler.minimum.tolist() == [1.0, 2.0, 0.0] and scaler.maximum.tolist() == [3.0, 4.0, 1.0]
+    out = scaler.transform(x)
+    assert np.isnan(out[0, 1]) and out[2, 1] == pytest.approx(1.0)

@@ -126,3 +126,13 @@ def test_minmax_uses_train_statistics(tiny_splits):
     test_scaled = pre["m0"].transform(tiny_splits.test.features["m0"])
     expected = (tiny_splits.test.features["m0"] - x.min(0)) / (x.max(0) - x.min(0) + 1e-10)
     assert np.allclose(test_scaled, expected, atol=1e-6)
+
+
+def test_nan_values_are_refused_with_the_modality_named(tiny_data):
+    import pytest
+
+    model = _model(tiny_data).eval()
+    batch = to_batch(tiny_data)
+    batch.inputs["m2"][3, 1] = float("nan")
+    with pytest.raises(ValueError, match="modality 'm2' has missing \\(NaN\\)"):
+        model(batch)

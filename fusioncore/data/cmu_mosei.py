@@ -156,6 +156,7 @@ def read_cmu_mosei(
         sample_ids=tuple(ids),
         source=f"cmu_mosei:{Path(labels).parent}",
         notes=tuple(notes),
+        padding=padding,
     )
     return CMUMosei(dataset=data, padding=padding, targets=targets)
 
@@ -172,9 +173,8 @@ def load_cmu_mosei(
     contains ``label``. Modalities named after COVAREP / FACET / OpenFace / GloVe get the
     paper's lengths (1500 / 450 / 450 / 50) unless ``max_lengths`` says otherwise.
 
-    The returned splits carry no per-token padding (``MultimodalDataset`` has no field for it),
-    so padded positions count as tokens; use :func:`read_cmu_mosei` and ``CMUMosei.batch`` to
-    keep the padding masks.
+    The splits carry the per-token padding masks (``MultimodalDataset.padding``), which
+    ``to_batch`` passes to the model as ``Batch.padding``.
     """
     folder = Path(path)
     files = sorted(folder.glob("*.csd")) if folder.is_dir() else []

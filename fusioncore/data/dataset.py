@@ -25,6 +25,8 @@ class MultimodalDataset:
               checkpoint's preprocessing). Rows of absent modalities hold zeros.
     present:  ``(N, M)`` bool, column order = ``schema.modalities``.
     labels:   ``(N,)`` int64 class indices into ``schema.classes``, or None (unlabelled).
+    padding:  optional modality name -> ``(N, L)`` bool, True = a real token (sequence
+              modalities padded to a fixed length), passed on as ``Batch.padding``.
     """
 
     schema: DataSchema
@@ -34,6 +36,7 @@ class MultimodalDataset:
     sample_ids: tuple[str, ...]
     source: str = ""
     notes: tuple[str, ...] = field(default=())
+    padding: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.sample_ids)
@@ -70,6 +73,7 @@ class MultimodalDataset:
             present=self.present[index],
             labels=None if self.labels is None else self.labels[index],
             sample_ids=tuple(self.sample_ids[i] for i in index),
+            padding=None if self.padding is None else {k: v[index] for k, v in self.padding.items()},
         )
 
     def with_present(self, present: np.ndarray) -> "MultimodalDataset":
@@ -119,11 +123,15 @@ def to_batch(
         x[~present[:, j]] = 0.0
         inputs[name] = torch.from_numpy(x).to(device)
     labels = None if data.labels is None else torch.from_numpy(data.labels[rows].astype(np.int64)).to(device)
+    padding = None
+    if data.padding:
+        padding = {k: torch.from_numpy(np.array(v[rows], dtype=bool)).to(device) for k, v in data.padding.items()}
     return Batch(
         inputs=inputs,
         present=torch.from_numpy(present.copy()).to(device),
         labels=labels,
         sample_ids=[data.sample_ids[i] for i in rows],
+        padding=padding,
     )
 
 

@@ -25,11 +25,20 @@ class MinMaxScaler:
 
     @classmethod
     def fit(cls, x: np.ndarray, present: np.ndarray | None = None) -> "MinMaxScaler":
-        """Fit on rows of ``x`` ``(N, d)`` where ``present`` is True (all rows if None)."""
+        """Fit on rows of ``x`` ``(N, d)`` where ``present`` is True (all rows if None).
+
+        Missing cells (NaN, e.g. TCGA's RPPA) are ignored; a column with no observed value gets
+        min 0 / max 1 so it passes through unchanged (its cells stay NaN = missing).
+        """
         rows = x if present is None else x[present]
         if rows.shape[0] == 0:
             raise ValueError("cannot fit min-max scaling: no training sample has this modality")
-        return cls(rows.min(axis=0).astype(np.float64), rows.max(axis=0).astype(np.float64))
+        observed = np.isfinite(rows)
+        lo = np.where(observed, rows, np.inf).min(axis=0)
+        hi = np.where(observed, rows, -np.inf).max(axis=0)
+        empty = ~observed.any(axis=0)
+        lo[empty], hi[empty] = 0.0, 1.0
+        return cls(lo.astype(np.float64), hi.astype(np.float64))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.minimum) / (self.maximum - self.minimum + EPS)).astype(np.float32)

@@ -27,6 +27,9 @@ class FusionModel(nn.Module):
     """
 
     method: ClassVar[str] = ""
+    #: Whether the method handles missing *values* inside a present modality (NaN cells, key-
+    #: masked by token models). Others refuse NaN with a clear message instead of training on it.
+    accepts_missing_values: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig, schema: DataSchema) -> None:
         super().__init__()
@@ -90,6 +93,11 @@ class FusionModel(nn.Module):
             if got != tuple(spec.shape):
                 raise ValueError(
                     f"modality {spec.name!r}: the model expects per-sample shape {tuple(spec.shape)}, got {got}"
+                )
+            if not self.accepts_missing_values and not torch.isfinite(batch.inputs[spec.name]).all():
+                raise ValueError(
+                    f"modality {spec.name!r} has missing (NaN) or infinite values; method {self.method!r} needs "
+                    f"complete values for the modalities present (impute them, or use mca/zorro/eao, which mask them)"
                 )
 
     # -- persistence ------------------------------------------------------------------

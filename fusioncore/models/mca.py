@@ -110,6 +110,7 @@ class _TokenFusionModel(FusionModel):
     """Shared encoders, transformer, head and loss of the three methods."""
 
     mode: MaskMode = "mca"
+    accepts_missing_values = True  # NaN feature values are key-masked by the tabular tokeniser
 
     def __init__(self, config: MCAConfig, schema: DataSchema) -> None:
         super().__init__(config, schema)
