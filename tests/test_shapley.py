@@ -29,7 +29,8 @@ def test_efficiency_and_absent(name):
     data = random_data(SCHEMA, n=5, absent={1: 0, 3: 2})
     res = modality_shapley(model, data, batch_size=3)
     assert np.isfinite(res.full).all() and np.isfinite(res.empty).all()
-    np.testing.assert_allclose(np.nansum(res.shapley, axis=1), res.full - res.empty, atol=1e-9)
+    # float32 forwards of differently composed batches agree to ~1e-8, not bit for bit
+    np.testing.assert_allclose(np.nansum(res.shapley, axis=1), res.full - res.empty, atol=1e-6)
     assert np.isnan(res.shapley[1, 0]) and np.isnan(res.loo[3, 2])
     assert np.isfinite(res.shapley[~np.isnan(res.shapley)]).all()
     assert (np.isfinite(res.shapley) == data.present).all()
