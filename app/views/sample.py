@@ -1,11 +1,15 @@
 """Sample view: prediction, modality toggles, confidence/TCP, feature gates, image heatmaps, attributions."""
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
 import state
 import widgets
+from fusioncore import viz
 from fusioncore.inspect.figures import COLORSCALES, attributions as attribution_figure
+from fusioncore.inspect.whole_image import whole_image_heatmap
 
 ctx = widgets.context()
 st.title("Sample view")
@@ -81,6 +85,38 @@ for name in [m for m in exp.modality_names if exp.kinds[m] == "image"]:
     k = c4.number_input("Top-k patches", 0, 64, 5, key=f"topk_{name}")
     show("heatmap", {"modality": name, "opacity": opacity, "colorscale": cmap, "clip": tuple(clip), "top_k": int(k)},
          export_key=f"heatmap_{name}")
+
+# -- whole images larger than the model input ------------------------------------------------
+if any(exp.kinds[m] == "image" for m in exp.modality_names) and any(m in exp.gates for m in exp.modality_names if exp.kinds[m] == "image"):
+    with st.expander("Whole image at full resolution (tiled heatmap)"):
+        st.caption("Upload a larger image (PNG, JPEG or TIFF, e.g. a slide region): it is tiled at the model's input size, "
+                   "every tile goes through the image gate, and the map is stitched back at full resolution.")
+        upload = st.file_uploader("Image", type=["png", "jpg", "jpeg", "tif", "tiff"], key="whole_image_file")
+        c1, c2 = st.columns(2)
+        tile = c1.number_input("Tile size (px)", 16, 4096, 64, key="whole_image_tile")
+        overlap = c2.number_input("Overlap (px)", 0, 2048, 0, key="whole_image_overlap")
+        if upload is not None and st.button("Compute the whole-image heatmap", key="whole_image_go"):
+            if overlap >= tile:
+                st.error(f"The overlap ({overlap} px) must be smaller than the tile ({tile} px).")
+            else:
+                bar = st.progress(0.0, text="Tiling …")
+                try:
+                    # Not cached: an 8k x 8k map is 256 MB; it is computed when the button is pressed.
+                    result = whole_image_heatmap(ctx.model, upload.getvalue(), upload.name, tile=int(tile), overlap=int(overlap),
+                                                 progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} tiles"))
+                except ValueError as err:
+                    st.error(str(err))
+                else:
+                    bar.empty()
+                    st.caption(f"{result.n_tiles} tiles in {result.seconds:.1f} s; {result.conversion}. Shown downsampled "
+                               f"to {result.pixels.shape[1]} x {result.pixels.shape[0]} px; the download is full resolution "
+                               f"({result.full_map.shape[1]} x {result.full_map.shape[0]}).")
+                    st.plotly_chart(viz.image_heatmap_figure(result.pixels, result.heat, opacity=0.5, clip_percentiles=(2.0, 98.0),
+                                                             side_by_side=True, title=f"Whole-image informativeness ({result.modality})"),
+                                    key="fig_whole_image")
+                    st.download_button("Download the full-resolution map (.npy)", result.npy_bytes(),
+                                       file_name=f"{Path(upload.name).stem}__{result.modality}__map.npy", key="whole_image_npy",
+                                       on_click="ignore")
 
 # -- captum attributions --------------------------------------------------------------------
 st.subheader("Attributions (captum)")

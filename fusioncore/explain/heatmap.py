@@ -103,8 +103,12 @@ def tiled_map(
     stride: int | None = None,
     batch_size: int = 64,
     device: str | torch.device | None = "auto",
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """The ``(H, W)`` float32 map of a whole ``(H, W, 3)`` image (uint8, or float in [0, 1]).
+
+    ``progress(done_tiles, total_tiles)`` is called after every batch of tiles (the dashboard's
+    progress bar).
 
     ``map_fn`` maps ``(B, 3, h, w)`` model inputs to ``(B, 1, h, w)`` maps; ``model_size`` is
     ``(h, w)``. Where a tile is the whole image and has the model's size, the result equals
@@ -129,6 +133,8 @@ def tiled_map(
             m = torch.nn.functional.interpolate(m, size=(th, tw), mode="nearest")
         for (y, xx), tile_map in zip(chunk, m[:, 0]):
             out[y : y + th, xx : xx + tw] += tile_map
+        if progress is not None:
+            progress(start + len(chunk), len(coords))
     rows, cols = plan.coverage()
     if rows.max() > 1 or cols.max() > 1:
         out.div_(torch.from_numpy(rows).to(dev)[:, None]).div_(torch.from_numpy(cols).to(dev)[None, :])
