@@ -15,7 +15,7 @@ timestamps). Writes:
 Image MM-dynamics is trained in two stages with the same model: a short warm-up without the
 sparsity term (lambda_sparsity = 0) so the classifier learns before the gates are pushed down,
 then the published loss (lambda_sparsity = 1). Without the warm-up the sparsity term wins at
-once and every gate collapses to 0 (measured; see docs/results_images.md).
+once and every gate collapses to 0 (measured; see docs/results.md, section 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """MCA vs Zorro vs EAO at several sparsities: train self-supervised, then evaluate embeddings.
 
-Produces the tables of ``docs/results_mca.md``::
+Produces the tables of ``docs/results.md (section 5)``::
 
     python scripts/mca_experiments.py --dataset synthetic --sparsity 0 0.4 0.8 --seeds 0 --out runs/mca_synth
     python scripts/mca_experiments.py --dataset rosmap --sparsity 0 0.4 --seeds 0 1 2 --out runs/mca_rosmap

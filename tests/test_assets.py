@@ -86,7 +86,7 @@ def test_image_model_gates_and_confidence(fidelity, cohort):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known gap, see docs/results_images.md: with the published x * map gating on brightfield H&E the "
+    "known gap, see docs/results.md, section 3: with the published x * map gating on brightfield H&E the "
     "demo gate learns to keep bright background and suppress the (dark) planted evidence, AUROC < 0.5"
 ))
 def test_image_heatmap_auroc_target(fidelity):
