@@ -107,27 +107,8 @@ def removal_masks(present: np.ndarray, rate: float, seed: int) -> np.ndarray:
 
 def select_modalities(data: DatasetSplits, names: Sequence[str] | str) -> DatasetSplits:
     """The same splits restricted to modalities ``names`` (e.g. the tabular views of a cohort
-    that also has images, for methods that take tabular data only). Samples left with no
-    modality keep their rows (with an all-False presence row), so split sizes do not change."""
-    from dataclasses import replace
-
-    from .config import DataSchema
-
-    wanted = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-    known = data.schema.modality_names
-    unknown = [n for n in wanted if n not in known]
-    if unknown or not wanted:
-        raise ValueError(f"modalities: {unknown or 'none given'}; the data has {known}")
-    idx = [known.index(n) for n in wanted]
-    schema = DataSchema(tuple(data.schema.modalities[i] for i in idx), data.schema.classes)
-
-    def cut(split):
-        if split is None:
-            return None
-        return replace(split, schema=schema, features={n: split.features[n] for n in wanted},
-                       present=split.present[:, idx])
-
-    return DatasetSplits(train=cut(data.train), test=cut(data.test), val=cut(data.val))
+    that also has images, for methods that take tabular data only)."""
+    return data.select(names)
 
 
 # -- argument parsing helpers (the CLI passes strings) -------------------------------------------

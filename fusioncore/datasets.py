@@ -195,8 +195,6 @@ def load_demo_splits(modalities: str | None = None) -> DatasetSplits:
     ``modalities``: names joined by ``+`` or ``,`` (``histology+mrna``), or the aliases ``image``
     (histology only), ``omics`` (mrna, methylation, noisy) and ``all`` (the default).
     """
-    from .data.synthetic_cohort import select_modalities
-
     splits = load_demo_cohort().splits()
     if not modalities:
         return splits
@@ -213,7 +211,7 @@ def load_demo_splits(modalities: str | None = None) -> DatasetSplits:
             f"demo:{modalities}: unknown modality {unknown}; the demo cohort has {available} "
             f"(aliases: {', '.join(_ALIASES)})"
         )
-    return DatasetSplits(train=select_modalities(splits.train, names), test=select_modalities(splits.test, names))
+    return splits.select(names)
 
 
 __all__ = [

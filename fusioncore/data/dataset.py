@@ -87,6 +87,23 @@ class MultimodalDataset:
         return np.bincount(self.labels, minlength=self.schema.n_classes)
 
 
+def select_modalities(data: MultimodalDataset, modalities) -> MultimodalDataset:
+    """``data`` restricted to the named modalities, in the given order.
+
+    Samples left with no modality keep their rows (an all-False presence row), so split sizes
+    and sample order do not change.
+    """
+    names = [n.strip() for n in modalities.split(",")] if isinstance(modalities, str) else list(modalities)
+    unknown = [n for n in names if n not in data.modality_names]
+    if unknown or not names:
+        raise ValueError(f"cannot select modalities {names}: the data has {data.modality_names}")
+    schema = DataSchema(tuple(data.schema.modality(n) for n in names), data.schema.classes)
+    cols = [data.schema.index(n) for n in names]
+    padding = None if data.padding is None else {k: v for k, v in data.padding.items() if k in names}
+    return replace(data, schema=schema, features={n: data.features[n] for n in names}, present=data.present[:, cols],
+                   padding=padding or None)
+
+
 @dataclass(frozen=True)
 class DatasetSplits:
     """A train split and a test split (and an optional validation split)."""
@@ -98,6 +115,11 @@ class DatasetSplits:
     @property
     def schema(self) -> DataSchema:
         return self.train.schema
+
+    def select(self, modalities) -> "DatasetSplits":
+        """Every split restricted to ``modalities`` (see :func:`select_modalities`)."""
+        pick = lambda d: None if d is None else select_modalities(d, modalities)  # noqa: E731
+        return DatasetSplits(train=pick(self.train), test=pick(self.test), val=pick(self.val))
 
 
 def to_batch(

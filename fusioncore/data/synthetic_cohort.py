@@ -20,12 +20,12 @@ Everything is a pure function of ``seed``; the same seed gives the same bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import DataSchema, ModalitySpec
-from .dataset import MultimodalDataset
+from .dataset import MultimodalDataset, select_modalities
 
 CLASSES = ("lymphoid", "vesicular", "spindle")
 CLASS_PROPORTIONS = (0.45, 0.33, 0.22)
@@ -72,17 +72,6 @@ class SyntheticCohort:
     def select(self, modalities) -> "SyntheticCohort":
         """The same samples with only ``modalities`` (e.g. image-only, omics-only cohorts)."""
         return SyntheticCohort(select_modalities(self.data, modalities), self.truth)
-
-
-def select_modalities(data: MultimodalDataset, modalities) -> MultimodalDataset:
-    """``data`` restricted to the named modalities, in the given order."""
-    names = list(modalities)
-    unknown = [n for n in names if n not in data.modality_names]
-    if unknown or not names:
-        raise ValueError(f"cannot select modalities {names}: the data has {data.modality_names}")
-    schema = DataSchema(tuple(data.schema.modality(n) for n in names), data.schema.classes)
-    cols = [data.schema.index(n) for n in names]
-    return replace(data, schema=schema, features={n: data.features[n] for n in names}, present=data.present[:, cols])
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:

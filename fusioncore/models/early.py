@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..config import DataSchema, ModelConfig, TrainConfig
 from ..encoders.modality import modality_encoders
