@@ -42,9 +42,17 @@ def folder_hash(path: str, mtime_ns: int) -> str:
 
 def checkpoint_key(path: str | Path) -> str:
     p = Path(path)
-    weights = p / "model.safetensors"
-    mtime = weights.stat().st_mtime_ns if weights.is_file() else 0
+    mtime = max((f.stat().st_mtime_ns for f in (p / "model.safetensors", p / "config.json") if f.is_file()), default=0)
     return folder_hash(str(p.resolve()), mtime)
+
+
+def data_version(spec: str) -> int:
+    """Newest modification time under a dataset folder, so edited files are read again."""
+    path = Path(spec.partition(":")[2] if ":" in spec and not Path(spec).exists() else spec)
+    if not path.exists():
+        return 0
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return max((f.stat().st_mtime_ns for f in files), default=0)
 
 
 @st.cache_resource(show_spinner="Loading model …", max_entries=8)
@@ -65,7 +73,7 @@ def load_demo_data():
 
 
 @st.cache_resource(show_spinner="Loading dataset …", max_entries=4)
-def load_folder_data(spec: str):
+def load_folder_data(spec: str, version: int):
     return fi.load_cohort(spec)
 
 

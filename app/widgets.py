@@ -130,8 +130,9 @@ def _data_from_sidebar(model, model_key: str) -> tuple[Any, str, tuple[str, ...]
         if not spec:
             st.info("Enter a dataset folder (one CSV per modality + labels.csv) or a spec like mogonet:DIR.")
             return None
-        data, split = state.load_folder_data(spec)
-        return data, f"folder:{spec}", split
+        version = state.data_version(spec)
+        data, split = state.load_folder_data(spec, version)
+        return data, f"folder:{spec}@{version}", split
     files = st.file_uploader("Samples", type=UPLOAD_TYPES, accept_multiple_files=True, key="data_files",
                              help="One CSV per tabular modality (file name = modality, first column = sample id), "
                                   "images named <sample id>.png, optional labels.csv")

@@ -51,6 +51,8 @@ def save_checkpoint(model, path: str | Path, *, metrics: dict | None = None, ext
     _canonicalize_header(folder / WEIGHTS_FILE)
     if metrics is not None:
         (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    elif (folder / METRICS_FILE).is_file():
+        (folder / METRICS_FILE).unlink()  # an older run's metrics must not sit beside new weights
     return folder
 
 
@@ -157,5 +159,7 @@ def checkpoint_hash(path: str | Path) -> str:
     folder = Path(path)
     digest = hashlib.sha256()
     for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder / name}: missing; a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE}")
         digest.update((folder / name).read_bytes())
     return digest.hexdigest()

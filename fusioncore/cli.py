@@ -108,6 +108,8 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     if args.state_every is not None and args.state_every < 0:
         raise ValueError(f"--state-every {args.state_every}: expected a number of optimiser steps >= 0")
     entry = get_method(args.method)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a folder (a checkpoint is a folder)")
     splits = load_data(args.data)
     model_config = apply_params(entry.config_cls(), args.param, f"{args.method} hyper-parameters")
     train_config = override(
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
         if result is not None:  # None: a non-zero rank of a torchrun launch, which prints nothing
             emit(result)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+    except (ValueError, OSError, FloatingPointError) as err:
         print(f"fusioncore {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

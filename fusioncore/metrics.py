@@ -49,6 +49,10 @@ def _auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
     if k == 2:
         return float(skm.roc_auc_score(y_true, probabilities[:, 1]))
     present = np.unique(y_true)
+    if len(present) == 2:
+        # Two of K classes occur: a binary AUC between them (sklearn refuses a 2-column OvR).
+        p = probabilities[:, present]
+        return float(skm.roc_auc_score(y_true == present[1], p[:, 1] / p.sum(axis=1).clip(1e-12)))
     if len(present) < k:
         # One-vs-rest over the classes that occur; renormalise so rows still sum to 1.
         p = probabilities[:, present]

@@ -100,3 +100,17 @@ def test_saving_twice_gives_the_same_bytes(tiny_data, tmp_path):
     model = fc.create_model("mmdynamics", tiny_data.schema, hidden_dim=4)
     blobs = {(model.save(tmp_path / f"c{i}") / "model.safetensors").read_bytes() for i in range(4)}
     assert len(blobs) == 1
+
+
+def test_hash_of_a_folder_without_weights_is_a_checkpoint_error(trained):
+    _, folder = trained
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+        checkpoint_hash(folder)
+
+
+def test_saving_without_metrics_removes_stale_metrics(trained):
+    model, folder = trained
+    assert (folder / "metrics.json").is_file()
+    model.save(folder)
+    assert not (folder / "metrics.json").exists()

@@ -179,3 +179,24 @@ def test_minmax_ignores_missing_cells():
     assert scaler.minimum.tolist() == [1.0, 2.0, 0.0] and scaler.maximum.tolist() == [3.0, 4.0, 1.0]
     out = scaler.transform(x)
     assert np.isnan(out[0, 1]) and out[2, 1] == pytest.approx(1.0)
+
+
+def test_labelled_samples_in_no_table_are_listed(tmp_path):
+    folder = write_tables(tmp_path / "t")
+    (folder / "labels.csv").write_text((folder / "labels.csv").read_text().replace("p3,", "P3,"))
+    with pytest.raises(DataError, match="1 labelled sample\\(s\\) appear in no modality table") as info:
+        load_tables(folder)
+    assert "sample id 'P3'" in str(info.value)
+
+
+def test_index_labels_map_onto_the_model_classes(tmp_path):
+    import shutil
+
+    from fusioncore.data.mogonet import load_mogonet
+
+    model_schema = load_mogonet(write_mogonet(tmp_path / "rosmap")).schema
+    assert model_schema.classes == ("NC", "AD")
+    shutil.copytree(tmp_path / "rosmap", tmp_path / "copy")
+    data = load_mogonet(tmp_path / "copy").test
+    aligned = align_to_schema(data, model_schema)
+    assert aligned.labels.tolist() == data.labels.tolist() and any("class indices" in n for n in aligned.notes)

@@ -59,3 +59,9 @@ def test_tcp_errors_skip_absent_rows():
     errs = tcp_errors(out, np.array([0, 1, 1]), ["a", "b", "c"], ["m"])["m"]
     assert errs.sample_ids == ("a", "c")
     assert np.allclose(errs.true, true_tcp(logits.numpy()[[0, 2]], np.array([0, 1])))
+
+
+def test_auc_with_two_of_three_classes_present_is_binary():
+    y = np.array([0, 0, 2, 2])
+    p = np.array([[0.7, 0.1, 0.2], [0.5, 0.2, 0.3], [0.2, 0.1, 0.7], [0.3, 0.3, 0.4]])
+    assert classification_metrics(y, p)["auc"] == pytest.approx(1.0)

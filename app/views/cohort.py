@@ -17,11 +17,17 @@ from fusioncore.inspect import cohort_table  # noqa: E402
 
 table = cohort_table(result)
 if ctx.data.labels is not None:
-    m = result.metrics()
-    cols = st.columns(4)
-    for col, (name, label) in zip(cols, [("acc", "Accuracy"), ("balanced_acc", "Balanced accuracy"),
-                                         ("f1_macro", "Macro F1"), ("auc", "AUC")]):
-        col.metric(label, f"{m[name]:.3f}")
+    try:
+        m = result.metrics()
+    except ValueError as err:
+        st.error(str(err))
+    else:
+        if result.evaluation_split != "all":
+            st.caption(f"Metrics on the {result.evaluation_split} split only ({len(result.evaluation_rows)} samples).")
+        cols = st.columns(4)
+        for col, (name, label) in zip(cols, [("acc", "Accuracy"), ("balanced_acc", "Balanced accuracy"),
+                                             ("f1_macro", "Macro F1"), ("auc", "AUC")]):
+            col.metric(label, f"{m[name]:.3f}")
 
 
 def open_sample(sample_id: str, pattern: dict | None = None) -> None:

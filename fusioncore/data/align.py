@@ -82,6 +82,13 @@ def align_to_schema(data: MultimodalDataset, schema: DataSchema) -> MultimodalDa
     labels = None
     if data.labels is not None:
         lookup = {c: k for k, c in enumerate(schema.classes)}
+        generic = all(c == f"class {k}" for k, c in enumerate(data.schema.classes))
+        if generic and data.schema.classes != schema.classes and len(data.schema.classes) <= len(schema.classes):
+            # Layouts without class names (MOGONET outside the known folders) store indices:
+            # index k of the data is class k of the model.
+            notes.append(f"labels are class indices; read as the model's classes {list(schema.classes)}")
+            return replace(data, schema=schema, features=features, present=present,
+                           labels=data.labels.astype(np.int64), notes=tuple(notes))
         names = [data.schema.classes[k] for k in data.labels]
         unknown = sorted({n for n in names if n not in lookup})
         if unknown:

@@ -218,6 +218,13 @@ def load_table_samples(
                 present[i, j] = True
         features[spec.name] = out
     schema = DataSchema(modalities=tuple(t[0] for t in tables), classes=tuple(class_names))
+    orphans = [sid for i, sid in enumerate(sample_ids) if not present[i].any()]
+    if orphans:
+        raise DataError(
+            f"{manifest.labels}: {len(orphans)} labelled sample(s) appear in no modality table "
+            f"({', '.join(m.path.name for m in manifest.modalities)}); check the ids (they are case-sensitive)",
+            [f"sample id {sid!r}" for sid in orphans],
+        )
     notes = []
     for spec, rows, _ in tables:
         extra = len(set(rows) - set(sample_ids))

@@ -41,9 +41,23 @@ class CohortResult:
         return self.probabilities.argmax(axis=1)
 
     def metrics(self) -> dict[str, float]:
+        """Metrics on the held-out rows when the cohort has split tags (test, else val), otherwise
+        on every row, so a user never reads training-set accuracy as the model's performance."""
         if self.data.labels is None:
             raise ValueError(f"{self.data.source or 'the cohort'} has no labels: no metrics")
-        return classification_metrics(self.data.labels, self.probabilities)
+        rows = self.evaluation_rows
+        return classification_metrics(self.data.labels[rows], self.probabilities[rows])
+
+    @property
+    def evaluation_split(self) -> str:
+        tags = set(self.split or ())
+        return next((t for t in ("test", "val") if t in tags), "all")
+
+    @property
+    def evaluation_rows(self) -> np.ndarray:
+        if self.evaluation_split == "all":
+            return np.arange(len(self.data))
+        return np.flatnonzero(np.asarray(self.split) == self.evaluation_split)
 
 
 def run_cohort(model, data: MultimodalDataset, *, batch_size: int = 64, progress: Progress | None = None,

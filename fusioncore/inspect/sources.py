@@ -74,7 +74,10 @@ def combine_splits(splits: DatasetSplits) -> tuple[MultimodalDataset, tuple[str,
         labels=labels,
         sample_ids=tuple(s for _, p in parts for s in p.sample_ids),
         source=first.source,
-        notes=first.notes,
+        notes=tuple(dict.fromkeys(n for _, p in parts for n in p.notes)),
+        padding=None if first.padding is None else {
+            k: np.concatenate([p.padding[k] for _, p in parts]) for k in first.padding
+        },
     )
     tags = tuple(tag for tag, p in parts for _ in range(len(p)))
     return data, tags
