@@ -94,3 +94,17 @@ def test_known_reference_gives_the_same_explanation(model, data):
     assert a.confidence.keys() == b.confidence.keys()
     with pytest.raises(ValueError, match="reference"):
         explain_sample(model, data, i, reference=np.ones(7))
+
+
+def test_hybrid_attention_reaches_the_dashboard():
+    import fusioncore as fc
+    from conftest import make_tabular_dataset
+    from fusioncore.inspect.session import explain_sample, model_summary
+    from fusioncore.training import fit_preprocessing
+
+    data = make_tabular_dataset(n=8)
+    model = fc.create_model("hybrid", data.schema).eval()
+    model.preprocessing = fit_preprocessing(data)
+    assert model_summary(model).has_attention
+    exp = explain_sample(model, data, 0, [True, False, True])
+    assert exp.attention is not None and exp.attention.layers

@@ -8,7 +8,7 @@ import widgets
 ctx = widgets.context()
 st.title("Attention view")
 if not ctx.summary.has_attention:
-    st.info(f"The loaded model ({ctx.summary.method}) has no attention maps. Load an MCA, Zorro or EAO "
+    st.info(f"The loaded model ({ctx.summary.method}) has no attention maps. Load an MCA, Zorro, EAO or hybrid "
             "checkpoint to see them; the sample view shows this model's own explanations.")
     st.stop()
 index, pattern = widgets.sample_controls(ctx, prefix="att_")

@@ -46,9 +46,6 @@ class ModelSummary:
         ]
 
 
-ATTENTION_METHODS = ("mca", "zorro", "eao")
-
-
 def model_summary(model) -> ModelSummary:
     """Method, modalities, classes, parameter count and device of ``model``."""
     return ModelSummary(
@@ -58,7 +55,7 @@ def model_summary(model) -> ModelSummary:
         classes=tuple(model.schema.classes),
         n_parameters=int(model.n_parameters()),
         device=describe_device(model.device),
-        has_attention=model.method in ATTENTION_METHODS,
+        has_attention=bool(getattr(model, "gives_attention", False)),
     )
 
 
@@ -196,7 +193,7 @@ def explain_sample(
     rows = [pattern] if reference is not None else [pattern, available]
     batch = to_batch(data, model.preprocessing, model.device, np.full(len(rows), index))
     batch = batch.with_present(torch.from_numpy(np.stack(rows)).to(model.device))
-    out = model(batch, return_attention=attention and model.method in ATTENTION_METHODS)
+    out = model(batch, return_attention=attention and bool(getattr(model, "gives_attention", False)))
     probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
     if reference is not None:
         reference = np.asarray(reference, dtype=probs.dtype).reshape(-1)

@@ -30,6 +30,9 @@ class FusionModel(nn.Module):
     #: Whether the method handles missing *values* inside a present modality (NaN cells, key-
     #: masked by token models). Others refuse NaN with a clear message instead of training on it.
     accepts_missing_values: ClassVar[bool] = False
+    #: Whether ``forward(..., return_attention=True)`` fills ``FusionOutput.attention`` (the
+    #: dashboard's attention view is shown for exactly these methods).
+    gives_attention: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig, schema: DataSchema) -> None:
         super().__init__()

@@ -198,6 +198,8 @@ class CrossAttentionReadout(nn.Module):
 class HybridFusion(FusionModel):
     """Transformer fusion over per-modality tokens for tabular and image modalities."""
 
+    gives_attention = True
+
     def __init__(self, config: HybridFusionConfig, schema: DataSchema) -> None:
         super().__init__(config, schema)
         d, t = config.token_dim, config.tokens_per_modality

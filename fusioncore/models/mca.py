@@ -111,6 +111,7 @@ class _TokenFusionModel(FusionModel):
 
     mode: MaskMode = "mca"
     accepts_missing_values = True  # NaN feature values are key-masked by the tabular tokeniser
+    gives_attention = True
 
     def __init__(self, config: MCAConfig, schema: DataSchema) -> None:
         super().__init__(config, schema)
