@@ -136,3 +136,26 @@ def test_nan_values_are_refused_with_the_modality_named(tiny_data):
     batch.inputs["m2"][3, 1] = float("nan")
     with pytest.raises(ValueError, match="modality 'm2' has missing \\(NaN\\)"):
         model(batch)
+
+
+def test_white_fill_turns_closed_image_gates_into_white_pixels():
+    from fusioncore.config import DataSchema, ModalitySpec
+    from fusioncore.types import Batch
+
+    torch.manual_seed(0)
+    schema = DataSchema((ModalitySpec("slide", "image", (3, 64, 64)),), ("a", "b"))
+    model = fc.create_model("mmdynamics", schema, image_gate="paper", image_hidden_dim=8, image_gate_fill="white").eval()
+    x = torch.rand(2, 3, 64, 64)
+    present = torch.ones(2, 1, dtype=torch.bool)
+    branch = model.branches["slide"]
+    branch.informativeness = lambda t: torch.zeros_like(t[:, :1])
+    closed = model(Batch({"slide": x}, present)).logits
+    branch.informativeness = lambda t: torch.ones_like(t[:, :1])
+    white = model(Batch({"slide": torch.ones_like(x)}, present)).logits
+    assert torch.allclose(closed, white, atol=1e-6)
+    black = fc.create_model("mmdynamics", schema, image_gate="paper", image_hidden_dim=8).eval()
+    black.load_state_dict(model.state_dict())
+    black.branches["slide"].informativeness = lambda t: torch.zeros_like(t[:, :1])
+    black_closed = black(Batch({"slide": x}, present)).logits
+    black.branches["slide"].informativeness = lambda t: torch.ones_like(t[:, :1])
+    assert torch.allclose(black_closed, black(Batch({"slide": torch.zeros_like(x)}, present)).logits, atol=1e-6)

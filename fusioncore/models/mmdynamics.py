@@ -50,6 +50,7 @@ class MMDynamicsConfig(ModelConfig):
     image_gate_encoder: str = "resnet18"
     image_patch_size: int = 8
     image_encoder: str = "smallcnn"  # "smallcnn" (§5a) or an smp/timm encoder name
+    image_gate_fill: str = "black"  # what a gate of 0 turns a pixel into: "black" (x * map, published) or "white"
 
 
 def xavier_init(module: nn.Module) -> None:
@@ -120,12 +121,18 @@ class MMDynamics(FusionModel):
         cfg: MMDynamicsConfig = self.config
         present = batch.present
         parts, gates, confidence, raw_conf, unimodal = [], {}, {}, {}, {}
-        for j, name in enumerate(self.modality_names):
+        for j, spec in enumerate(self.schema.modalities):
+            name = spec.name
             x, here = batch.inputs[name], present[:, j]
             branch = self.branches[name]
             if cfg.feature_informativeness:
                 gate = branch.informativeness(x)
-                x = x * gate
+                if spec.kind == "image" and cfg.image_gate_fill == "white":
+                    # Bright-field H&E: background is white and evidence (stain) is dark, so a
+                    # closed gate must mean "no stain here", not "black = maximal stain".
+                    x = x * gate + (1.0 - gate)
+                else:
+                    x = x * gate
                 gates[name] = gate * _expand(here, gate)
             h = self.dropout(branch.encode(x))
             unimodal[name] = self.tcp_classifiers[name](h)
