@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-epochs", type=int, default=8)
     ap.add_argument("--static-epochs", type=int, default=20)
     ap.add_argument("--omics-epochs", type=int, default=400)
+    ap.add_argument("--image-gate-fill", choices=["black", "white"], default="black",
+                    help="MMDynamicsConfig.image_gate_fill of the image model (the bundled assets use black)")
     args = ap.parse_args(argv)
+    DYN_IMAGE["image_gate_fill"] = args.image_gate_fill
     start = time.perf_counter()
     folder = args.out / "demo"
     cohort = make_demo_cohort(seed=args.seed, n=args.n)
