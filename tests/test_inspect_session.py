@@ -108,3 +108,17 @@ def test_hybrid_attention_reaches_the_dashboard():
     assert model_summary(model).has_attention
     exp = explain_sample(model, data, 0, [True, False, True])
     assert exp.attention is not None and exp.attention.layers
+
+
+def test_confidence_table_says_why_a_modality_has_no_numbers(model, data):
+    from fusioncore.inspect.figures import sample_confidence_table
+
+    i = int(np.flatnonzero(data.present[:, :2].all(axis=1) & ~data.present[:, 2])[0])
+    exp = explain_sample(model, data, i, {"m1": False})
+    table = sample_confidence_table(exp).set_index("modality")
+    assert list(table.index) == ["m0", "m1", "m2"]
+    assert list(table["status"]) == ["used", "switched off", "missing in the data"]
+    assert (table.loc[["m1", "m2"], ["confidence", "true TCP", "error"]] == "—").all().all()
+    assert table.loc["m0", "confidence"] == f"{exp.confidence['m0']:.3f}"
+    assert table.loc["m0", "error"] == f"{exp.tcp_error['m0']:.3f}"
+    assert "None" not in table.to_string() and "nan" not in table.to_string()

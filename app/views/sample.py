@@ -8,7 +8,7 @@ import streamlit as st
 import state
 import widgets
 from fusioncore import viz
-from fusioncore.inspect.figures import COLORSCALES, attributions as attribution_figure
+from fusioncore.inspect.figures import COLORSCALES, sample_confidence_table, attributions as attribution_figure
 from fusioncore.inspect.whole_image import whole_image_heatmap
 
 ctx = widgets.context()
@@ -50,9 +50,7 @@ st.subheader("Modality informativeness")
 if exp.confidence or exp.modality_weights:
     show("confidence")
     if exp.true_tcp:
-        rows = [{"modality": m, "confidence": exp.confidence.get(m), "true TCP": t, "error": exp.tcp_error.get(m)}
-                for m, t in exp.true_tcp.items()]
-        st.dataframe(rows, hide_index=True, key="tcp_rows")
+        st.dataframe(sample_confidence_table(exp), hide_index=True, key="tcp_rows")
 else:
     st.caption(f"{exp.method} gives no per-modality confidence.")
 

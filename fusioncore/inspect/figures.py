@@ -168,6 +168,31 @@ def tcp_fractions(result: CohortResult) -> FigureBundle:
     return FigureBundle("tcp-fractions", viz.tcp_fraction_table_figure(predicted, true), viz.tcp_fraction_data(predicted, true))
 
 
+def sample_confidence_table(exp: SampleExplanation) -> pd.DataFrame:
+    """One row per modality with a confidence: whether it was used, its predicted confidence, true TCP
+    and the error, as text (3 decimals); a modality not used says why instead of showing numbers.
+
+    Text, not floats, because a table widget renders a missing float as "None", which reads as a
+    value; here an unused modality's cells are "—" and its status says "switched off" or "missing
+    in the data".
+    """
+    rows = []
+    for j, m in enumerate(exp.modality_names):
+        if m not in exp.confidence and m not in exp.true_tcp:
+            continue
+        if exp.present[j]:
+            status = "used"
+        elif exp.available[j]:
+            status = "switched off"
+        else:
+            status = "missing in the data"
+        values = {"confidence": exp.confidence.get(m, float("nan")), "true TCP": exp.true_tcp.get(m, float("nan")),
+                  "error": exp.tcp_error.get(m, float("nan"))}
+        rows.append({"modality": m, "status": status,
+                     **{k: "—" if not np.isfinite(v) else f"{v:.3f}" for k, v in values.items()}})
+    return pd.DataFrame(rows, columns=["modality", "status", "confidence", "true TCP", "error"])
+
+
 def tcp_statistics_table(result: CohortResult) -> pd.DataFrame:
     return tcp_summary(result)[0]
 
