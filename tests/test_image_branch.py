@@ -128,3 +128,18 @@ def test_image_checkpoint_round_trip(tmp_path):
     after = loaded(batch)
     assert torch.equal(before.logits, after.logits)
     assert torch.equal(before.gates["img"], after.gates["img"])
+
+
+def test_smp_image_encoder_depth_sets_stages_and_size():
+    import pytest
+
+    from fusioncore.encoders.image_branch import SmpImageEncoder
+
+    torch.manual_seed(0)
+    shallow = SmpImageEncoder("resnet18", 3, (64, 64), 16, depth=3)
+    deep = SmpImageEncoder("resnet18", 3, (64, 64), 16)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(shallow) < 1_000_000 < 10_000_000 < n(deep)  # layer3/layer4 pruned
+    assert shallow(torch.rand(2, 3, 64, 64)).shape == (2, 16)
+    with pytest.raises(ValueError, match="image_encoder_depth"):
+        SmpImageEncoder("resnet18", 3, (48, 48), 16, depth=5)  # 32 does not divide 48

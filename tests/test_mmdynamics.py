@@ -159,3 +159,36 @@ def test_white_fill_turns_closed_image_gates_into_white_pixels():
     black_closed = black(Batch({"slide": x}, present)).logits
     black.branches["slide"].informativeness = lambda t: torch.ones_like(t[:, :1])
     assert torch.allclose(black_closed, black(Batch({"slide": torch.zeros_like(x)}, present)).logits, atol=1e-6)
+
+
+def test_sparsity_schedule_warms_up_then_ramps_to_lambda():
+    import pytest
+
+    from fusioncore.models.mmdynamics import MMDynamicsConfig
+
+    cfg = MMDynamicsConfig(lambda_sparsity=0.5, sparsity_warmup_epochs=2, sparsity_ramp_epochs=4)
+    assert [cfg.sparsity_weight(e) for e in (0, 1.9, 2, 4, 6, 9)] == [0.0, 0.0, 0.0, 0.25, 0.5, 0.5]
+    assert cfg.sparsity_weight(None) == 0.5  # outside training: the loss as published
+    assert MMDynamicsConfig(lambda_sparsity=0.7).sparsity_weight(0.0) == 0.7  # default: no schedule
+    assert MMDynamicsConfig(sparsity_warmup_epochs=3).sparsity_weight(3.0) == 1.0  # warm-up only: a step
+    with pytest.raises(ValueError, match="sparsity_warmup_epochs"):
+        MMDynamicsConfig(sparsity_ramp_epochs=-1)
+    with pytest.raises(ValueError, match="image_gate_fill"):
+        MMDynamicsConfig(image_gate_fill="grey")
+
+
+def test_trainer_drives_the_sparsity_schedule(tiny_data):
+    """During the warm-up the gates get no sparsity gradient; the trainer clears the epoch after."""
+    seen = []
+    model = _model(tiny_data, sparsity_warmup_epochs=2, sparsity_ramp_epochs=2)
+    fit(model, tiny_data, fc.TrainConfig(epochs=5, seed=0), progress=False,
+        on_step=lambda step, record: seen.append((model.training_epoch, record["sparsity_m0"])))
+    assert [e for e, _ in seen] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert model.training_epoch is None
+    batch = to_batch(tiny_data)
+    model.training_epoch = 0.5
+    terms_warm = model.loss(model(batch), batch)
+    model.training_epoch = None
+    terms_full = model.loss(model(batch), batch)
+    assert torch.allclose(terms_full.total - terms_warm.total,
+                          sum(terms_full.terms[f"sparsity_{m}"] for m in tiny_data.modality_names), atol=1e-6)

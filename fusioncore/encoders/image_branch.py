@@ -10,7 +10,11 @@ Same interface as the tabular branch in :mod:`fusioncore.models.mmdynamics`:
 
 Variants: ``config.image_gate`` ``"smp"`` (segmentation-models-pytorch U-Net with encoder
 ``config.image_gate_encoder``) or ``"paper"`` (the compact U-Net of §5a); ``config.image_encoder``
-``"smallcnn"`` (§5a) or any smp/timm encoder name (random weights, globally average-pooled).
+``"smallcnn"`` (§5a) or any smp/timm encoder name (random weights, globally average-pooled;
+``config.image_encoder_depth`` stages). The difference matters for the gate: SmallCNN flattens
+its last feature map into a linear layer, so it learns *where* evidence sat in the training
+images, while a pooled encoder responds to evidence anywhere, which is what lets the gate learn to
+open every evidence patch (docs/results.md, section 3).
 """
 
 from __future__ import annotations
@@ -39,14 +43,22 @@ def patch_average(prob: Tensor, patch_size: int) -> Tensor:
 class SmpImageEncoder(nn.Module):
     """An smp/timm encoder (random weights) + global average pool + Linear -> ``(B, latent)``."""
 
-    def __init__(self, name: str, in_channels: int, image_size: tuple[int, int], latent_dim: int) -> None:
+    def __init__(self, name: str, in_channels: int, image_size: tuple[int, int], latent_dim: int,
+                 depth: int = 0) -> None:
+        """``depth`` 1-5 stages (fewer = fewer parameters and a smaller receptive field); 0 = the
+        deepest of 5 whose total stride divides the image size."""
         super().__init__()
         import segmentation_models_pytorch as smp
 
         h, w = image_size
-        depth = 5
-        while depth > 1 and (h % 2**depth or w % 2**depth):
-            depth -= 1
+        if depth:
+            if not 1 <= depth <= 5 or h % 2**depth or w % 2**depth:
+                raise ValueError(f"image_encoder_depth must be 0 or 1-5 with 2**depth dividing the image size "
+                                 f"{h}x{w}, got {depth}")
+        else:
+            depth = 5
+            while depth > 1 and (h % 2**depth or w % 2**depth):
+                depth -= 1
         try:
             self.encoder = smp.encoders.get_encoder(name, in_channels=in_channels, depth=depth, weights=None)
         except (KeyError, ValueError, RuntimeError) as err:
@@ -86,7 +98,8 @@ class ImageBranch(nn.Module):
         if config.image_encoder == "smallcnn":
             self.encoder = SmallCNN(c, (h, w), self.hidden_dim)
         else:
-            self.encoder = SmpImageEncoder(config.image_encoder, c, (h, w), self.hidden_dim)
+            self.encoder = SmpImageEncoder(config.image_encoder, c, (h, w), self.hidden_dim,
+                                           depth=int(getattr(config, "image_encoder_depth", 0)))
 
     def informativeness(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` image -> ``(B, 1, H, W)`` map in (0, 1), constant on each patch."""

@@ -41,6 +41,10 @@ class FusionModel(nn.Module):
         self.preprocessing: dict[str, Any] = {}
         self.train_config: Any = None
         self.class_weights: Tensor | None = None
+        #: Set by the trainer before every optimiser step to the position in training, in epochs
+        #: (``epoch + batch / batches_per_epoch``; None outside training), so a loss can follow a
+        #: schedule that resumes exactly (e.g. MM-dynamics' sparsity warm-up).
+        self.training_epoch: float | None = None
 
     # -- the contract -------------------------------------------------------------------
     def forward(self, batch: Batch, *, return_attention: bool = False) -> FusionOutput:  # pragma: no cover

@@ -50,7 +50,30 @@ class MMDynamicsConfig(ModelConfig):
     image_gate_encoder: str = "resnet18"
     image_patch_size: int = 8
     image_encoder: str = "smallcnn"  # "smallcnn" (§5a) or an smp/timm encoder name
+    image_encoder_depth: int = 0  # stages of an smp/timm image encoder (0 = as deep as the image size allows)
     image_gate_fill: str = "black"  # what a gate of 0 turns a pixel into: "black" (x * map, published) or "white"
+    sparsity_warmup_epochs: float = 0.0  # train this many epochs without the sparsity term ...
+    sparsity_ramp_epochs: float = 0.0  # ... then raise its weight linearly to lambda_sparsity over this many
+
+    def __post_init__(self) -> None:
+        if self.image_gate_fill not in ("black", "white"):
+            raise ValueError(f"image_gate_fill must be 'black' or 'white', got {self.image_gate_fill!r}")
+        if self.sparsity_warmup_epochs < 0 or self.sparsity_ramp_epochs < 0:
+            raise ValueError("sparsity_warmup_epochs and sparsity_ramp_epochs must be >= 0, got "
+                             f"{self.sparsity_warmup_epochs} and {self.sparsity_ramp_epochs}")
+
+    def sparsity_weight(self, epoch: float | None) -> float:
+        """The sparsity term's weight at ``epoch`` (None = not training: the full weight).
+
+        Why a schedule: with the published constant weight the gates of an image branch are
+        pushed shut before the classifier has learned what to look at, and a closed gate gets
+        no gradient back (docs/results.md, section 3). Defaults (0, 0) = the published loss.
+        """
+        if epoch is None or epoch >= self.sparsity_warmup_epochs + self.sparsity_ramp_epochs:
+            return self.lambda_sparsity
+        if epoch < self.sparsity_warmup_epochs:
+            return 0.0
+        return self.lambda_sparsity * (epoch - self.sparsity_warmup_epochs) / self.sparsity_ramp_epochs
 
 
 def xavier_init(module: nn.Module) -> None:
@@ -167,7 +190,7 @@ class MMDynamics(FusionModel):
                 gate = output.gates[name]
                 per_sample = gate.flatten(1).mean(dim=1)
                 sparsity = (per_sample * here).sum() / here.sum().clamp_min(1)
-                view = view + cfg.lambda_sparsity * sparsity
+                view = view + cfg.sparsity_weight(self.training_epoch) * sparsity
                 terms[f"sparsity_{name}"] = sparsity.detach()
             if cfg.modality_informativeness:
                 tcp = torch.softmax(u, dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)

@@ -42,6 +42,7 @@ class MMStaticConfig(ModelConfig):
     modality_scalars: dict[str, float] | None = None
     class_weighted: bool = True
     image_encoder: str = "smallcnn"  # "smallcnn" (§5a) or an smp/timm encoder name
+    image_encoder_depth: int = 0  # stages of an smp/timm image encoder (0 = as deep as the image size allows)
 
 
 class _TabularEncoder(nn.Module):
@@ -65,7 +66,8 @@ class _ImageEncoder(nn.Module):
         if config.image_encoder == "smallcnn":
             self.net = SmallCNN(c, (h, w), self.hidden_dim)
         else:
-            self.net = SmpImageEncoder(config.image_encoder, c, (h, w), self.hidden_dim)
+            self.net = SmpImageEncoder(config.image_encoder, c, (h, w), self.hidden_dim,
+                                       depth=config.image_encoder_depth)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).relu()

@@ -411,6 +411,7 @@ def fit(
         for k in range(first, len(batches)):
             batch = full if full is not None else to_batch(train_data, model.preprocessing, device, batches[k])
             batch = drop_modalities(batch, cfg.modality_dropout, torch_gen, shard=(rank, world))
+            model.training_epoch = epoch + k / len(batches)  # for losses with a schedule (see FusionModel)
             record = _step(net, batch, optimizer, params, cfg, ctx if sharded else None)
             samples += batch.size * world
             for key, value in record.items():
@@ -438,6 +439,7 @@ def fit(
             if on_step is not None:
                 on_step(global_step, record)
     bar.close()
+    model.training_epoch = None
     seconds = time.perf_counter() - start
     model.eval()
     return FitResult(
