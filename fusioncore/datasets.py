@@ -25,6 +25,7 @@ from .data.synthetic_cohort import GroundTruth, SyntheticCohort, make_synthetic_
 DEMO_SEED = 0
 DEMO_SIZE = 500
 DEMO_TEST_FRACTION = 0.3
+DEMO_UNINFORMATIVE_IMAGES = 0.2  # fraction of tiles with no evidence (see make_synthetic_cohort)
 COHORT_FILE = "cohort.npz"
 COHORT_META = "cohort.json"
 #: Checkpoint folders that ``scripts/build_assets.py`` writes under ``assets/demo/``.
@@ -85,15 +86,16 @@ def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tu
     return np.setdiff1d(np.arange(len(labels)), test_index), test_index
 
 
-def make_demo_cohort(seed: int = DEMO_SEED, n: int = DEMO_SIZE, *, test_fraction: float = DEMO_TEST_FRACTION) -> DemoCohort:
+def make_demo_cohort(seed: int = DEMO_SEED, n: int = DEMO_SIZE, *, test_fraction: float = DEMO_TEST_FRACTION,
+                     uninformative_images: float = DEMO_UNINFORMATIVE_IMAGES) -> DemoCohort:
     """Generate the demo cohort (see :func:`fusioncore.data.synthetic_cohort.make_synthetic_cohort`)."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    cohort = make_synthetic_cohort(n=n, seed=seed)
+    cohort = make_synthetic_cohort(n=n, seed=seed, uninformative_images=uninformative_images)
     train, test = _stratified_split(cohort.data.labels, test_fraction, seed)
     return DemoCohort(cohort.data, cohort.truth, train, test, seed, (
         f"Synthetic H&E + omics demo cohort: {n} samples, seed {seed}, classes {list(cohort.data.schema.classes)}; "
-        f"evidence planted in known 8x8-px patches of the 64x64 tiles and in "
+        f"evidence planted in known 8x8-px patches of the 64x64 tiles ({uninformative_images:.0%} of tiles hold none) and in "
         f"{sum(len(v) for v in cohort.truth.informative_features.values())} named omics features; "
         f"modality {cohort.truth.noisy_modality!r} carries no class signal."
     ))

@@ -85,11 +85,8 @@ def test_image_model_gates_and_confidence(fidelity, cohort):
     assert np.all(blocks == blocks[:, :, :1, :, :1])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap, see docs/results.md, section 3: with the published x * map gating on brightfield H&E the "
-    "demo gate learns to keep bright background and suppress the (dark) planted evidence, AUROC < 0.5"
-))
-def test_image_heatmap_auroc_target(fidelity):
+def test_image_heatmap_finds_the_planted_patches(fidelity):
+    """The issue's target; the stored value is re-derived from the checkpoint in the test above."""
     assert fidelity["mmdynamics_image_omics"]["fidelity_heatmap_auroc"] >= 0.85
 
 

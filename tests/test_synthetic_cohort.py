@@ -124,3 +124,17 @@ def test_load_demo_splits_selects_modalities(monkeypatch, tmp_path):
     assert ds.load_demo_splits("omics").train.modality_names == ["mrna", "methylation", "noisy"]
     with pytest.raises(ValueError, match="unknown modality"):
         ds.load_demo_splits("rna")
+
+
+def test_uninformative_tiles_hold_no_evidence_in_every_class():
+    from fusioncore.data.synthetic_cohort import make_synthetic_cohort
+
+    plain = make_synthetic_cohort(n=40, seed=2)
+    mixed = make_synthetic_cohort(n=200, seed=2, uninformative_images=0.3)
+    assert plain.truth.patch_masks.sum(axis=(1, 2)).min() >= 4
+    blank = mixed.truth.patch_masks.sum(axis=(1, 2)) == 0
+    assert 0.2 < blank.mean() < 0.4
+    assert set(mixed.data.labels[blank]) == {0, 1, 2}  # "nothing visible" says nothing about the class
+    assert (mixed.truth.patch_masks.sum(axis=(1, 2))[~blank] >= 4).all()
+    with pytest.raises(ValueError, match="uninformative_images"):
+        make_synthetic_cohort(n=10, uninformative_images=1.0)

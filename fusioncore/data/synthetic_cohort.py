@@ -167,11 +167,18 @@ def make_synthetic_cohort(
     n_noisy: int = 40,
     informative_per_modality: int = 5,
     omics_shift: float = 1.2,
+    uninformative_images: float = 0.0,
 ) -> SyntheticCohort:
     """Generate the demo cohort: ``n`` samples, 3 classes (45/33/22 %), 4 modalities.
 
     ``evidence_patches=(lo, hi)``: each image gets ``lo..hi-1`` evidence patches.
     ``omics_shift``: class mean shift (in noise SDs) of each informative omics feature.
+    ``uninformative_images``: fraction of samples (any class) whose tile holds no evidence at
+    all, as tiles of real slides often do. Besides realism this matters for the image gate:
+    when every tile holds evidence, "nothing visible" identifies the one class whose motif the
+    model chose not to learn, and a gate can then close that class's evidence for free (a
+    shortcut measured in docs/results.md, section 3); with blank tiles in every class, "nothing
+    visible" is uninformative and the gate must show each class's evidence.
     """
     if n < 3:
         raise ValueError(f"a cohort needs at least 3 samples (one per class), got n={n}")
@@ -180,13 +187,22 @@ def make_synthetic_cohort(
     rng = np.random.default_rng(seed)
     labels = rng.choice(len(CLASSES), size=n, p=CLASS_PROPORTIONS).astype(np.int64)
     labels[:3] = [0, 1, 2]  # every class present even in tiny cohorts
+    if not 0.0 <= uninformative_images < 1.0:
+        raise ValueError(f"uninformative_images must be in [0, 1), got {uninformative_images}")
     grid = image_size // patch_size
     masks = np.zeros((n, grid, grid), dtype=bool)
     images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    # Blank tiles come from a second stream, drawn after the tile they replace is rendered, so
+    # everything else (labels, the other tiles, the omics) is the same as without them.
+    blank_rng = np.random.default_rng([seed, 1])
+    blank = blank_rng.random(n) < uninformative_images
     for i in range(n):
         k = rng.integers(*evidence_patches)
         masks[i].flat[rng.choice(grid * grid, size=k, replace=False)] = True
         images[i] = render_tile(rng, int(labels[i]), masks[i], image_size, patch_size)
+        if blank[i]:
+            masks[i] = False
+            images[i] = render_tile(blank_rng, int(labels[i]), masks[i], image_size, patch_size)
     mrna, mrna_cols = _omics(rng, labels, n_mrna, informative_per_modality, omics_shift)
     meth, meth_cols = _omics(rng, labels, n_methylation, informative_per_modality, omics_shift)
     noisy = rng.standard_normal((n, n_noisy)) * 1.5
@@ -250,7 +266,8 @@ def explanation_fidelity(model, cohort: SyntheticCohort, *, top_k: int = 10, bat
     """Score a trained model's explanations against the planted truth.
 
     * ``heatmap_auroc``: AUROC of the image map's per-patch values against the planted patch
-      masks, over every patch of every sample (image models only).
+      masks, over every patch of every sample (image models only); ``heatmap_auroc_by_class``
+      the same within the samples of each true class.
     * ``top{k}_planted``: how many of the planted omics features are among the ``k`` highest
       mean gates across all tabular modalities (``k`` = number planted by default 10).
     * ``mean_confidence``: per modality; ``noisy_lowest_confidence`` says whether the noisy
@@ -267,6 +284,13 @@ def explanation_fidelity(model, cohort: SyntheticCohort, *, top_k: int = 10, bat
         gate = out.gates[images[0]][:, 0].numpy()
         per_patch = gate.reshape(gate.shape[0], gate.shape[1] // p, p, gate.shape[2] // p, p).mean(axis=(2, 4))
         result["heatmap_auroc"] = auroc(per_patch, truth.patch_masks)
+        if data.labels is not None:
+            # Per true class: a gate can learn a "default class" shortcut (close everything -> the
+            # class whose evidence it never needed to see), which the pooled AUROC hides.
+            result["heatmap_auroc_by_class"] = {
+                data.schema.classes[k]: auroc(per_patch[data.labels == k], truth.patch_masks[data.labels == k])
+                for k in range(len(data.schema.classes)) if (data.labels == k).any()
+            }
     tab = [m for m in data.schema.modalities if m.kind == "tabular" and m.name in out.gates]
     if tab:
         names, means = [], []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -49,8 +48,10 @@ def test_toggle_changes_prediction_and_explanations_as_the_library_says(app):
     for c, d in zip(off.classes, off.change):
         assert f"{c} {d:+.3f}" in at.info[0].value
     rows = at.dataframe[0].value.set_index("modality")
-    assert math.isnan(rows.loc["mrna", "confidence"]) and math.isnan(rows.loc["mrna", "true TCP"])
-    assert rows.loc["methylation", "confidence"] == off.confidence["methylation"]
+    assert rows.loc["mrna", "status"] == "switched off"
+    assert rows.loc["mrna", "confidence"] == rows.loc["mrna", "true TCP"] == "—"
+    assert rows.loc["methylation", "status"] == "used"
+    assert rows.loc["methylation", "confidence"] == f"{off.confidence['methylation']:.3f}"
     assert at.selectbox(key="gate_modality").options == ["methylation", "noisy"]
     # the modality that is off is drawn as "absent", not as a zero bar
     assert any('"absent"' in f for f in charts(at))
