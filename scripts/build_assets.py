@@ -23,7 +23,6 @@ gate keeps only the few evidence patches the classifier happened to learn positi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import sys
