@@ -76,15 +76,16 @@ def test_dashboard_in_a_browser(server, tmp_path):
         main = page.locator('[data-testid="stMain"]')
         main.get_by_role("heading", name="Sample view").wait_for()
         page.get_by_text("Research use only").first.wait_for()
-        metric = main.locator('[data-testid="stMetric"]').first
+        # Locate the metric by its label, not its position: Streamlit streams elements, so which
+        # metric is first in the DOM at a given instant is a race (CI once saw "Probability" first).
+        metric = main.locator('[data-testid="stMetric"]', has_text="Prediction").first
         metric.wait_for()
-        assert "Prediction" in metric.inner_text()
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
 
         # toggle a modality off: the page says what changed against the all-present prediction
         main.locator('[data-testid="stCheckbox"]', has_text="mrna").first.click()
         main.get_by_text("Without mrna").wait_for()
-        assert "vs all present" in metric.inner_text()
+        sync_api.expect(metric).to_contain_text("vs all present")
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "sample.png"), full_page=True)
 
