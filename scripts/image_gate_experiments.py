@@ -9,6 +9,7 @@ every ``--every`` epochs:
     python scripts/image_gate_experiments.py --fill black                      # published black fill
     python scripts/image_gate_experiments.py --encoder smallcnn                # the paper's SmallCNN
     python scripts/image_gate_experiments.py --warmup 0 --ramp 0 --sparsity 1  # published constant weight
+    python scripts/image_gate_experiments.py --gate-training joint             # published joint training
 
 Same seed -> same numbers (single thread, deterministic algorithms).
 """
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="resnet18", help="'smallcnn' or an smp encoder name")
     ap.add_argument("--encoder-depth", type=int, default=3)
     ap.add_argument("--gate", choices=["smp", "paper"], default="smp")
+    ap.add_argument("--gate-training", choices=["joint", "decoupled"], default="decoupled",
+                    help="image_gate_training: published joint training or the decoupled evaluator")
     ap.add_argument("--epochs", type=int, default=24)
     ap.add_argument("--warmup", type=float, default=6, help="sparsity_warmup_epochs")
     ap.add_argument("--ramp", type=float, default=10, help="sparsity_ramp_epochs")
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         image_gate_encoder="resnet18", image_encoder=args.encoder,
         image_encoder_depth=0 if args.encoder == "smallcnn" else args.encoder_depth,
         image_gate_fill=args.fill, class_weighted=True, lambda_sparsity=args.sparsity,
-        sparsity_warmup_epochs=args.warmup, sparsity_ramp_epochs=args.ramp,
+        sparsity_warmup_epochs=args.warmup, sparsity_ramp_epochs=args.ramp, image_gate_training=args.gate_training,
     )
     cfg = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=1e-4, scheduler="cosine", batch_size=32,
                       seed=train_seed)

@@ -143,3 +143,76 @@ def test_smp_image_encoder_depth_sets_stages_and_size():
     assert shallow(torch.rand(2, 3, 64, 64)).shape == (2, 16)
     with pytest.raises(ValueError, match="image_encoder_depth"):
         SmpImageEncoder("resnet18", 3, (48, 48), 16, depth=5)  # 32 does not divide 48
+
+
+def test_bad_gate_training_is_refused():
+    with pytest.raises(ValueError, match="image_gate_training must be"):
+        MMDynamicsConfig(image_gate_training="alternating")
+
+
+def test_random_mask_is_binary_per_patch_with_varied_keep_rates():
+    torch.manual_seed(0)
+    model = fc.create_model("mmdynamics", _schema(), image_gate="paper", hidden_dim=8, image_hidden_dim=8)
+    branch = model.branches["img"]
+    mask = branch.random_mask(torch.zeros(64, 3, 64, 64))
+    assert mask.shape == (64, 1, 64, 64)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(patch_average(mask, 8), mask)  # one value per 8 x 8 patch
+    kept = mask.mean(dim=(1, 2, 3))
+    assert kept.min() < 0.2 and kept.max() > 0.8  # per-sample keep rates span the range
+
+
+@pytest.mark.parametrize("fill, closed", [("black", 0.0), ("white", 1.0)])
+def test_fill_turns_closed_pixels_black_or_white(fill, closed):
+    model = fc.create_model("mmdynamics", _schema(), image_gate="paper", image_gate_fill=fill,
+                            hidden_dim=8, image_hidden_dim=8)
+    x = torch.full((1, 3, 64, 64), 0.4)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., :8, :8] = 1.0
+    out = model.branches["img"].fill(x, mask)
+    assert torch.all(out[..., :8, :8] == 0.4)
+    assert torch.all(out[..., 8:, :] == closed) and torch.all(out[..., :8, 8:] == closed)
+
+
+def _grads(module: torch.nn.Module) -> float:
+    return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_decoupled_gate_training_separates_gate_and_evaluator_gradients():
+    """The gate learns only through the frozen evaluator; the evaluator (encoder + unimodal
+    classifier) learns only from randomly masked images; fusion and confidence cannot move the gate."""
+    torch.manual_seed(0)
+    model = fc.create_model("mmdynamics", _schema(), image_gate="paper", image_gate_fill="white",
+                            image_gate_training="decoupled", hidden_dim=8, image_hidden_dim=8, dropout=0.0)
+    branch, batch = model.branches["img"], _batch()
+    out = model(batch)
+    assert set(out.extras["evaluator_logits"]) == {"img"}  # the tabular branch trains as published
+    loss = model.loss(out, batch)
+    assert "ce_img_evaluator" in loss.terms
+
+    def grads_of(term):
+        model.zero_grad(set_to_none=True)
+        term.backward(retain_graph=True)
+        return _grads(branch.gate), _grads(branch.encoder), _grads(model.tcp_classifiers["img"])
+
+    gate, enc, cls = grads_of(model.cross_entropy(out.modality_logits["img"], batch.labels))
+    assert gate > 0 and enc == 0 and cls == 0
+    gate, enc, cls = grads_of(model.cross_entropy(out.extras["evaluator_logits"]["img"], batch.labels))
+    assert gate == 0 and enc > 0 and cls > 0
+    gate, enc, _ = grads_of(model.cross_entropy(out.logits, batch.labels))
+    assert gate == 0 and enc == 0 and _grads(model.fusion) > 0
+    model.zero_grad(set_to_none=True)
+    loss.total.backward()
+    assert _grads(branch.gate) > 0 and _grads(branch.encoder) > 0
+
+
+def test_decoupled_and_joint_models_infer_identically():
+    torch.manual_seed(0)
+    joint = fc.create_model("mmdynamics", _schema(), image_gate="paper", hidden_dim=8, image_hidden_dim=8).eval()
+    decoupled = fc.create_model("mmdynamics", _schema(), image_gate="paper", hidden_dim=8, image_hidden_dim=8,
+                                image_gate_training="decoupled").eval()
+    decoupled.load_state_dict(joint.state_dict())
+    batch = _batch()
+    a, b = joint(batch), decoupled(batch)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.gates["img"], b.gates["img"])
+    assert b.extras["evaluator_logits"] == {}

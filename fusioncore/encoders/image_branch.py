@@ -15,12 +15,22 @@ Variants: ``config.image_gate`` ``"smp"`` (segmentation-models-pytorch U-Net wit
 its last feature map into a linear layer, so it learns *where* evidence sat in the training
 images, while a pooled encoder responds to evidence anywhere, which is what lets the gate learn to
 open every evidence patch (docs/results.md, section 3).
+
+Training (``config.image_gate_training``): ``"joint"`` is the published scheme — gate, encoder
+and classifier learn together from the gated image. That lets the gate *encode* the prediction
+in which patches it opens (any pattern the encoder learns to read), rather than showing the
+evidence (Jethani et al., "Have we learned to explain?", AISTATS 2021). ``"decoupled"`` follows
+their REAL-X remedy: the encoder and unimodal classifier (the evaluator) learn only from images
+under *random* patch masks (:meth:`ImageBranch.random_mask`), so a mask pattern carries no class
+information to them, while the gate learns through a frozen copy of the evaluator to keep the
+patches that let it classify. Inference is the same in both.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..config import ModalitySpec
@@ -84,6 +94,7 @@ class ImageBranch(nn.Module):
                 f"image modality {spec.name!r}: image_patch_size {p} must divide the image size {h}x{w}"
             )
         self.patch_size = p
+        self.white_fill = getattr(config, "image_gate_fill", "black") == "white"
         self.hidden_dim = int(config.image_hidden_dim)
         if config.image_gate == "smp":
             self.gate = build_smp_unet(config.image_gate_encoder, c, (h, w), p)
@@ -108,6 +119,22 @@ class ImageBranch(nn.Module):
             # The paper U-Net answers per 8x8 cell: nearest-upsample, as the published code does.
             logits = nn.functional.interpolate(logits, size=x.shape[-2:], mode="nearest")
         return patch_average(logits.sigmoid(), self.patch_size)
+
+    def fill(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Gate ``x`` by a ``(B, 1, H, W)`` mask in [0, 1]: closed pixels become black (``x * mask``,
+        published) or, with ``image_gate_fill="white"``, white — on bright-field H&E a closed gate
+        must read "no stain here", not "maximal stain"."""
+        return x * mask + (1.0 - mask) if self.white_fill else x * mask
+
+    def random_mask(self, x: Tensor) -> Tensor:
+        """A random ``(B, 1, H, W)`` patch mask for training the evaluator: each sample draws a
+        keep rate uniformly in [0, 1] and keeps each patch with that probability, so the evaluator
+        sees every amount of context, from almost nothing (like a sparse gate) to the whole tile."""
+        b, _, h, w = x.shape
+        p = self.patch_size
+        keep = torch.rand(b, 1, 1, 1, device=x.device)
+        mask = (torch.rand(b, 1, h // p, w // p, device=x.device) < keep).to(x.dtype)
+        return mask.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3)
 
     def encode(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` gated image -> ``(B, hidden)`` after ReLU, before dropout."""

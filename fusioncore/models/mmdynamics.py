@@ -13,6 +13,12 @@ vector is replaced by zeros before the fusion layer, so it contributes nothing t
 (only the fusion bias remains); its gates are reported as 0, its confidence as NaN, and it adds
 no loss term for that sample. The prediction is therefore always defined from the modalities
 present, including a single one.
+
+Image gates (``image_gate_training="decoupled"``, not in the paper): trained jointly, a U-Net
+gate can encode the class in *which* patches it opens instead of showing the evidence. In the
+decoupled mode the image encoder and unimodal classifier learn from randomly masked images, the
+gate is judged by a frozen copy of them (and by no other loss), and fusion and confidence learn
+on the gated image without moving the gate. See :mod:`fusioncore.encoders.image_branch`.
 """
 
 from __future__ import annotations
@@ -54,8 +60,11 @@ class MMDynamicsConfig(ModelConfig):
     image_gate_fill: str = "black"  # what a gate of 0 turns a pixel into: "black" (x * map, published) or "white"
     sparsity_warmup_epochs: float = 0.0  # train this many epochs without the sparsity term ...
     sparsity_ramp_epochs: float = 0.0  # ... then raise its weight linearly to lambda_sparsity over this many
+    image_gate_training: str = "joint"  # "joint" (published) or "decoupled" (see ImageBranch / docs/results.md §3)
 
     def __post_init__(self) -> None:
+        if self.image_gate_training not in ("joint", "decoupled"):
+            raise ValueError(f"image_gate_training must be 'joint' or 'decoupled', got {self.image_gate_training!r}")
         if self.image_gate_fill not in ("black", "white"):
             raise ValueError(f"image_gate_fill must be 'black' or 'white', got {self.image_gate_fill!r}")
         if self.sparsity_warmup_epochs < 0 or self.sparsity_ramp_epochs < 0:
@@ -143,22 +152,29 @@ class MMDynamics(FusionModel):
         self.check_batch(batch)
         cfg: MMDynamicsConfig = self.config
         present = batch.present
-        parts, gates, confidence, raw_conf, unimodal = [], {}, {}, {}, {}
+        parts, gates, confidence, raw_conf, unimodal, evaluator = [], {}, {}, {}, {}, {}
         for j, spec in enumerate(self.schema.modalities):
             name = spec.name
             x, here = batch.inputs[name], present[:, j]
             branch = self.branches[name]
+            decoupled = (self.training and spec.kind == "image" and cfg.feature_informativeness
+                         and cfg.image_gate_training == "decoupled")
             if cfg.feature_informativeness:
                 gate = branch.informativeness(x)
-                if spec.kind == "image" and cfg.image_gate_fill == "white":
-                    # Bright-field H&E: background is white and evidence (stain) is dark, so a
-                    # closed gate must mean "no stain here", not "black = maximal stain".
-                    x = x * gate + (1.0 - gate)
-                else:
-                    x = x * gate
+                if decoupled:
+                    # The evaluator (encoder + unimodal classifier) learns from randomly masked
+                    # images only; the gate is judged by a frozen copy of it (ImageBranch docs).
+                    h_eval = self.dropout(branch.encode(branch.fill(x, branch.random_mask(x))))
+                    evaluator[name] = self.tcp_classifiers[name](h_eval)
+                x = branch.fill(x, gate) if spec.kind == "image" else x * gate
                 gates[name] = gate * _expand(here, gate)
-            h = self.dropout(branch.encode(x))
-            unimodal[name] = self.tcp_classifiers[name](h)
+            if decoupled:
+                h_judged = self.dropout(_frozen(branch.encoder, x).relu())
+                unimodal[name] = _frozen(self.tcp_classifiers[name], h_judged)
+                h = h_judged.detach()  # fusion and confidence learn on the gated image, gate untouched
+            else:
+                h = self.dropout(branch.encode(x))
+                unimodal[name] = self.tcp_classifiers[name](h)
             conf = self.confidences[name](h).squeeze(-1)
             raw_conf[name] = conf
             if cfg.modality_informativeness:
@@ -172,7 +188,7 @@ class MMDynamics(FusionModel):
             modality_logits=unimodal,
             gates=gates,
             confidence=confidence,
-            extras={"raw_gates": gates, "raw_confidence": raw_conf},
+            extras={"raw_gates": gates, "raw_confidence": raw_conf, "evaluator_logits": evaluator},
         )
 
     def loss(self, output: FusionOutput, batch: Batch) -> LossOutput:
@@ -186,6 +202,10 @@ class MMDynamics(FusionModel):
             ce_m = self.cross_entropy(u, labels, rows=here)
             view = cfg.lambda_unimodal * ce_m
             terms[f"ce_{name}"] = ce_m.detach()
+            if name in output.extras.get("evaluator_logits", {}):
+                ce_eval = self.cross_entropy(output.extras["evaluator_logits"][name], labels, rows=here)
+                view = view + cfg.lambda_unimodal * ce_eval
+                terms[f"ce_{name}_evaluator"] = ce_eval.detach()
             if cfg.feature_informativeness:
                 gate = output.gates[name]
                 per_sample = gate.flatten(1).mean(dim=1)
@@ -193,6 +213,8 @@ class MMDynamics(FusionModel):
                 view = view + cfg.sparsity_weight(self.training_epoch) * sparsity
                 terms[f"sparsity_{name}"] = sparsity.detach()
             if cfg.modality_informativeness:
+                if name in output.extras.get("evaluator_logits", {}):
+                    u = u.detach()  # a decoupled gate is judged by the classification loss alone
                 tcp = torch.softmax(u, dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
                 sq = (output.extras["raw_confidence"][name] - tcp) ** 2
                 mse = (sq * here).sum() / here.sum().clamp_min(1)
@@ -200,6 +222,15 @@ class MMDynamics(FusionModel):
                 terms[f"tcp_mse_{name}"] = mse.detach()
             total = total + view
         return LossOutput(total=total, terms=terms)
+
+
+def _frozen(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` with its parameters detached: gradients reach ``x`` (the gate), not ``module``.
+
+    Buffers are passed as they are, so batch-norm statistics keep updating in training mode.
+    """
+    params = {n: p.detach() for n, p in module.named_parameters()}
+    return torch.func.functional_call(module, {**params, **dict(module.named_buffers())}, (x,))
 
 
 def _expand(here: Tensor, like: Tensor) -> Tensor:
