@@ -19,7 +19,7 @@ image, and one cosine-decayed run whose sparsity term follows a schedule
 (``sparsity_warmup_epochs`` without it, then a linear ramp over ``sparsity_ramp_epochs``). Each of
 those choices is measured in docs/results.md, section 3: trained jointly, as published, the gate
 learns to *encode* the class in which patches it opens instead of showing the evidence (heatmap
-AUROC 0.64-0.66 on two of three training seeds); with a black fill a closed patch looks like
+AUROC 0.61-0.66 on two of three training seeds); with a black fill a closed patch looks like
 dense stain, and the gate keeps the background instead.
 """
 

@@ -177,8 +177,9 @@ def make_synthetic_cohort(
     all, as tiles of real slides often do. Besides realism this matters for the image gate:
     when every tile holds evidence, "nothing visible" identifies the one class whose motif the
     model chose not to learn, and a gate can then close that class's evidence for free (a
-    shortcut measured in docs/results.md, section 3); with blank tiles in every class, "nothing
-    visible" is uninformative and the gate must show each class's evidence.
+    shortcut measured in docs/results.md, section 3, for the published joint training); with
+    blank tiles in every class, "nothing visible" is uninformative. Decoupled gate training
+    (``image_gate_training="decoupled"``) no longer depends on them.
     """
     if n < 3:
         raise ValueError(f"a cohort needs at least 3 samples (one per class), got n={n}")
