@@ -107,11 +107,12 @@ def test_dashboard_in_a_browser(server, tmp_path):
             main.get_by_text(text).first.wait_for()
             if name == "tcp.png":
                 page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
-                text_now = main.inner_text()
-                assert "Predicted vs true TCP" in text_now and "Fraction of samples with |error| > k * TCP" in text_now
+                # expect() polls: later elements may still be streaming in when the first chart shows
+                sync_api.expect(main).to_contain_text("Predicted vs true TCP")
+                sync_api.expect(main).to_contain_text("Fraction of samples with |error| > k * TCP")
             if name == "cohort.png":
                 main.locator('[data-testid="stDataFrame"]').first.wait_for()
-                assert "Balanced accuracy" in main.inner_text()
+                sync_api.expect(main).to_contain_text("Balanced accuracy")
             if name:
                 page.wait_for_timeout(800)
                 page.screenshot(path=str(shots / name), full_page=True)
@@ -149,7 +150,7 @@ def test_attention_view_in_a_browser(server, mca_case, tmp_path):  # noqa: F811
         main.locator('[data-testid="stCheckbox"]', has_text="m1").first.click()
         main.get_by_text("Switched off (masked, grey): m1").wait_for()
         page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()  # mask, one layer's map, channel x modality
-        assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+        sync_api.expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
         page.wait_for_timeout(800)
         page.screenshot(path=str(shots / "attention.png"), full_page=True)
         browser.close()
