@@ -99,6 +99,13 @@ def test_dashboard_in_a_browser(server, tmp_path):
         download.save_as(str(target))
         assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+        # the U-Net patch heatmap of the image modality, with its controls
+        heading = main.get_by_role("heading", name="Image informativeness: histology")
+        heading.scroll_into_view_if_needed()
+        sync_api.expect(main).to_contain_text("Top-k patches")
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(shots / "heatmap.png"))
+
         for link, heading, text, name in [("Attention", "Attention view", "has no attention maps", None),
                                           ("TCP error", "TCP error view", "Summary statistics", "tcp.png"),
                                           ("Cohort", "Cohort view", "Robustness to missing modalities", "cohort.png")]:
