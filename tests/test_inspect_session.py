@@ -122,3 +122,26 @@ def test_confidence_table_says_why_a_modality_has_no_numbers(model, data):
     assert table.loc["m0", "confidence"] == f"{exp.confidence['m0']:.3f}"
     assert table.loc["m0", "error"] == f"{exp.tcp_error['m0']:.3f}"
     assert "None" not in table.to_string() and "nan" not in table.to_string()
+
+
+def test_heatmap_outlines_whole_top_patches():
+    """The top-k outlines are the k highest *patches* of the model's patch grid (a piece-wise
+    constant map ranked per pixel would outline k pixels of the best patch)."""
+    import torch
+
+    import fusioncore as fc
+    from fusioncore.data.synthetic_cohort import make_synthetic_cohort
+    from fusioncore.inspect import figures
+
+    cohort = make_synthetic_cohort(n=6, seed=0).select(["histology", "mrna"])
+    torch.manual_seed(0)
+    model = fc.create_model("mmdynamics", cohort.data.schema, image_gate="paper", hidden_dim=8,
+                            image_hidden_dim=8, image_patch_size=8).eval()
+    exp = explain_sample(model, cohort.data, 0)
+    assert exp.patch_size == 8
+    bundle = figures.heatmap(exp, "histology", top_k=3)
+    boxes = [(s.x0 + 0.5, s.y0 + 0.5, s.x1 - s.x0, s.y1 - s.y0) for s in bundle.figure.layout.shapes]
+    assert len(boxes) == 3 and all(w == 8 and h == 8 and x % 8 == 0 and y % 8 == 0 for x, y, w, h in boxes)
+    per_patch = exp.gates["histology"].reshape(8, 8, 8, 8).mean(axis=(1, 3))
+    best = {(int(i) // 8, int(i) % 8) for i in np.argsort(-per_patch.reshape(-1), kind="stable")[:3]}
+    assert {(int(y) // 8, int(x) // 8) for x, y, _, _ in boxes} == best

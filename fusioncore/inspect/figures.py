@@ -71,9 +71,9 @@ def heatmap(exp: SampleExplanation, modality: str, opacity: float = 0.5, colorsc
     present = modality in exp.gates
     heat = exp.gates.get(modality, np.zeros(image.shape[1:]))
     fig = viz.image_heatmap_figure(image, heat, opacity=opacity, colorscale=colorscale, clip_percentiles=tuple(clip),
-                                   top_k=top_k, side_by_side=side_by_side, present=present,
+                                   top_k=top_k, patch_size=exp.patch_size, side_by_side=side_by_side, present=present,
                                    title=f"Image informativeness ({modality})")
-    data = viz.image_heatmap_data(image, heat, top_k=top_k) if present else pd.DataFrame()
+    data = viz.image_heatmap_data(image, heat, patch_size=exp.patch_size, top_k=top_k) if present else pd.DataFrame()
     return FigureBundle(f"heatmap-{modality}", fig, data, exp.sample_id)
 
 

@@ -18,6 +18,7 @@ import torch
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
+from ..explain.attributions import image_patch_size
 from ..explain.tcp import true_tcp
 from ..types import AttentionMaps
 
@@ -76,6 +77,8 @@ class SampleExplanation:
                    modalities only.
     images:        image modality -> the raw image ``(3, H, W)`` in [0, 1].
     attention:     the attention maps of this sample (batch dimension 1), transformer methods.
+    patch_size:    side of the square patches the model's image maps are constant on, so figures
+                   rank and outline whole patches, not pixels.
     """
 
     sample_id: str
@@ -96,6 +99,7 @@ class SampleExplanation:
     images: dict[str, np.ndarray] = field(default_factory=dict)
     modality_weights: dict[str, float] = field(default_factory=dict)
     attention: AttentionMaps | None = None
+    patch_size: int = 8
 
     @property
     def predicted(self) -> int:
@@ -236,6 +240,7 @@ def explain_sample(
         images=images,
         modality_weights=weights,
         attention=_slice_attention(out.attention, 0),
+        patch_size=image_patch_size(model),
     )
 
 
@@ -254,7 +259,7 @@ def sample_attributions(
     Baselines are the cohort's per-modality means over present rows (a one-sample mean would be
     the sample itself, and every attribution would be zero).
     """
-    from ..explain.attributions import attribute_batch, image_patch_size, modality_baselines
+    from ..explain.attributions import attribute_batch, modality_baselines
 
     data = ensure_aligned(model, data)
     index = int(index)
