@@ -4,7 +4,8 @@ The reference is a single-process run with the same *global* batch (per-rank bat
 same sample order; the loss trajectory and the final weights must agree within 1e-5. One test
 goes through ``torch.multiprocessing.spawn`` + ``fit`` (missing modalities, modality dropout,
 gradient clipping, warm-up cosine schedule), one through the real CLI under torchrun.
-Models use dropout 0: nn.Dropout masks are per-rank random streams by design.
+Models use dropout 0: nn.Dropout masks are per-rank random streams by design (so are the random
+patch masks of decoupled image-gate training, which these tests therefore do not use).
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ def test_dashboard_in_a_browser(server, tmp_path):
         heading = main.get_by_role("heading", name="Image informativeness: histology")
         heading.scroll_into_view_if_needed()
         sync_api.expect(main).to_contain_text("Top-k patches")
+        main.locator('[data-testid="stPlotlyChart"]', has_text="heatmap overlay").first.wait_for()
         page.wait_for_timeout(800)
         page.screenshot(path=str(shots / "heatmap.png"))
 

@@ -178,32 +178,92 @@ def _grads(module: torch.nn.Module) -> float:
     return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
 
 
-def test_decoupled_gate_training_separates_gate_and_evaluator_gradients():
-    """The gate learns only through the frozen evaluator; the evaluator (encoder + unimodal
-    classifier) learns only from randomly masked images; fusion and confidence cannot move the gate."""
+def _decoupled_model(**extra):
     torch.manual_seed(0)
-    model = fc.create_model("mmdynamics", _schema(), image_gate="paper", image_gate_fill="white",
-                            image_gate_training="decoupled", hidden_dim=8, image_hidden_dim=8, dropout=0.0)
-    branch, batch = model.branches["img"], _batch()
+    kwargs = dict(image_gate="paper", image_encoder="resnet18", image_encoder_depth=2, image_gate_fill="white",
+                  image_gate_training="decoupled", hidden_dim=8, image_hidden_dim=8, dropout=0.0)
+    return fc.create_model("mmdynamics", _schema(), **{**kwargs, **extra})
+
+
+def _partial_batch():
+    batch = _batch(n=3)
+    return batch.with_present(torch.tensor([[True, True], [False, True], [True, True]]))  # row 1: no image
+
+
+def test_decoupled_gate_training_separates_gate_and_evaluator_gradients():
+    """The gate learns from the frozen evaluator's cross-entropy on the gated image and its sparsity
+    term, nothing else; the evaluator (encoder + unimodal classifier) learns only from randomly
+    masked images; fusion and confidence cannot move the gate. A batch-norm encoder and a sample
+    without its image included."""
+    model = _decoupled_model()
+    branch, batch = model.branches["img"], _partial_batch()
     out = model(batch)
     assert set(out.extras["evaluator_logits"]) == {"img"}  # the tabular branch trains as published
     loss = model.loss(out, batch)
-    assert "ce_img_evaluator" in loss.terms
+    here = batch.present[:, 0].float()
 
-    def grads_of(term):
+    def grads(term):
         model.zero_grad(set_to_none=True)
         term.backward(retain_graph=True)
-        return _grads(branch.gate), _grads(branch.encoder), _grads(model.tcp_classifiers["img"])
+        return {name: [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+                for name, module in (("gate", branch.gate), ("encoder", branch.encoder),
+                                     ("classifier", model.tcp_classifiers["img"]), ("fusion", model.fusion))}
 
-    gate, enc, cls = grads_of(model.cross_entropy(out.modality_logits["img"], batch.labels))
-    assert gate > 0 and enc == 0 and cls == 0
-    gate, enc, cls = grads_of(model.cross_entropy(out.extras["evaluator_logits"]["img"], batch.labels))
-    assert gate == 0 and enc > 0 and cls > 0
-    gate, enc, _ = grads_of(model.cross_entropy(out.logits, batch.labels))
-    assert gate == 0 and enc == 0 and _grads(model.fusion) > 0
-    model.zero_grad(set_to_none=True)
-    loss.total.backward()
-    assert _grads(branch.gate) > 0 and _grads(branch.encoder) > 0
+    def norm(gs):
+        return sum(0.0 if g is None else float(g.abs().sum()) for g in gs)
+
+    ce_gate = model.cross_entropy(out.modality_logits["img"], batch.labels, rows=here)
+    ce_eval = model.cross_entropy(out.extras["evaluator_logits"]["img"], batch.labels, rows=here)
+    g = grads(ce_gate)
+    assert norm(g["gate"]) > 0 and norm(g["encoder"]) == 0 and norm(g["classifier"]) == 0
+    g = grads(ce_eval)
+    assert norm(g["gate"]) == 0 and norm(g["encoder"]) > 0 and norm(g["classifier"]) > 0
+    g = grads(model.cross_entropy(out.logits, batch.labels))
+    assert norm(g["gate"]) == 0 and norm(g["encoder"]) == 0 and norm(g["fusion"]) > 0
+    # The whole loss: the gate gets exactly its two terms (so neither the TCP-MSE nor the fused
+    # loss reaches it), the encoder exactly the evaluator's cross-entropy.
+    here_img = batch.present[:, 0].float()
+    sparsity = (out.gates["img"].flatten(1).mean(1) * here_img).sum() / here_img.sum()
+    total = grads(loss.total)
+    own = grads(ce_gate + model.config.sparsity_weight(None) * sparsity)
+    evaluator = grads(ce_eval)
+    assert norm(total["gate"]) > 0 and norm(total["encoder"]) > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(total["gate"], own["gate"]) if a is not None)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(total["encoder"], evaluator["encoder"]) if a is not None)
+
+
+def test_decoupled_frozen_pass_leaves_batch_norm_statistics_alone():
+    """Only the random-mask pass updates the encoder's running statistics (once per step); the
+    frozen evaluator normalises with them, so a sample's judgement does not depend on its batch."""
+    model = _decoupled_model()
+    branch = model.branches["img"]
+    bns = [m for m in branch.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns
+    model(_partial_batch())
+    assert all(int(m.num_batches_tracked) == 1 for m in bns)
+    before = model(_batch(n=3)).modality_logits["img"]
+    branch.gate.eval()  # the gate's own batch norm would make its map depend on the batch
+    with torch.no_grad():
+        for m in bns:  # running statistics unlike any batch's own, and frozen from here on
+            m.momentum = 0.0
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    three = model(_batch(n=3)).modality_logits["img"]
+    two = model(_batch(n=2)).modality_logits["img"]  # the same first two samples in a smaller batch
+    assert torch.allclose(three[:2], two, atol=1e-5)
+    assert not torch.allclose(before, three, atol=1e-3)  # it really used the running statistics
+
+
+def test_decoupled_evaluator_trains_even_without_unimodal_weight():
+    model = _decoupled_model(lambda_unimodal=0.0)
+    batch = _partial_batch()
+    model.loss(model(batch), batch).total.backward()
+    assert sum(float(p.grad.abs().sum()) for p in model.branches["img"].encoder.parameters() if p.grad is not None) > 0
+
+
+def test_decoupled_without_gates_is_refused():
+    with pytest.raises(ValueError, match="feature_informativeness=False"):
+        MMDynamicsConfig(image_gate_training="decoupled", feature_informativeness=False)
 
 
 def test_decoupled_and_joint_models_infer_identically():

@@ -114,6 +114,33 @@ def test_full_batch_resume_with_step_schedule(tmp_path):
     assert res.history == ref.history and _same_weights(reference, resumed)
 
 
+def test_state_written_before_a_config_field_existed_still_resumes(tmp_path):
+    """A state saved by an older version lacks config fields added since (their defaults keep the
+    old behaviour); resuming fills them in rather than refusing the run as a different one."""
+    data = make_tabular_dataset(n=30, seed=3)
+    cfg = fc.TrainConfig(epochs=6, lr=1e-2, seed=1)
+
+    def model():
+        torch.manual_seed(4)
+        return fc.create_model("mmdynamics", data.schema, hidden_dim=8)
+
+    reference = model()
+    fit(reference, data, cfg, progress=False)
+    with pytest.raises(Killed):
+        fit(model(), data, cfg, progress=False, state_dir=tmp_path / "s", state_every=2, on_step=_kill_after(3))
+    path = tmp_path / "s" / "state.json"
+    document = json.loads(path.read_text())
+    del document["meta"]["model_config"]["image_gate_training"]  # as written before that field existed
+    path.write_text(json.dumps(document))
+    resumed = model()
+    res = fit(resumed, data, cfg, progress=False, state_dir=tmp_path / "s", resume=True)
+    assert res.resumed_from_step == 2 and _same_weights(reference, resumed)
+    document["meta"]["model_config"]["hidden_dim"] = 16  # a value that differs is still refused
+    path.write_text(json.dumps(document))
+    with pytest.raises(ResumeError, match="model_config"):
+        fit(model(), data, cfg, progress=False, state_dir=tmp_path / "s", resume=True)
+
+
 _HARD_KILL = """
 import os, sys, torch
 sys.path.insert(0, {tests!r})

@@ -128,9 +128,8 @@ if st.toggle("Compute attributions for this sample", key="attr_on"):
         except ValueError as err:
             st.error(str(err))
             st.stop()
-    patch = int(getattr(ctx.model.config, "image_patch_size", 8) or 8)
     for name in active:
-        bundle = attribution_figure(attr, name, top_k=20 if exp.kinds[name] != "image" else 5, patch_size=patch,
+        bundle = attribution_figure(attr, name, top_k=20 if exp.kinds[name] != "image" else 5, patch_size=exp.patch_size,
                                     image=exp.images.get(name))
         st.plotly_chart(bundle.figure, key=f"fig_attr_{name}")
         widgets.export_buttons(bundle, ctx, active, key=f"attr_{name}")

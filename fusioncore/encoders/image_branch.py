@@ -5,7 +5,8 @@ Same interface as the tabular branch in :mod:`fusioncore.models.mmdynamics`:
 * :meth:`ImageBranch.informativeness` — a U-Net gives one logit map; sigmoid; averaged over
   ``patch_size x patch_size`` patches and expanded back, so the map ``(B, 1, H, W)`` is in
   (0, 1) and piece-wise constant per patch (default 8 x 8 px patches on 64 x 64 inputs: an
-  8 x 8 grid). The model gates the image by ``image * map`` and adds ``mean(map)`` as sparsity.
+  8 x 8 grid). The model gates the image with :meth:`ImageBranch.fill` (``image * map``, or
+  towards white with ``image_gate_fill="white"``) and adds ``mean(map)`` as sparsity.
 * :meth:`ImageBranch.encode` — the gated image -> ``(B, hidden)`` after ReLU, before dropout.
 
 Variants: ``config.image_gate`` ``"smp"`` (segmentation-models-pytorch U-Net with encoder
@@ -22,8 +23,8 @@ in which patches it opens (any pattern the encoder learns to read), rather than 
 evidence (Jethani et al., "Have we learned to explain?", AISTATS 2021). ``"decoupled"`` follows
 their REAL-X remedy: the encoder and unimodal classifier (the evaluator) learn only from images
 under *random* patch masks (:meth:`ImageBranch.random_mask`), so a mask pattern carries no class
-information to them, while the gate learns through a frozen copy of the evaluator to keep the
-patches that let it classify. Inference is the same in both.
+information to them, while the gate learns through a frozen copy of the evaluator (and its
+sparsity term) to keep the patches that let it classify. Inference is the same in both.
 """
 
 from __future__ import annotations

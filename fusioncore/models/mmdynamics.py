@@ -6,7 +6,8 @@ confidence ``c = W_c h`` (modality informativeness, no sigmoid) -> ``h' = c * h`
 logits are a single linear layer over ``concat(h'_1..h'_M)``.
 
 Loss: ``CE(fused) + sum_m [mean(w_m) + MSE(c_m, TCP_m) + CE(u_m)]`` with TCP = softmax(u)[y]
-*not* detached (as the official code).
+*not* detached (as the official code; detached for an image modality under decoupled gate
+training, below).
 
 Missing modalities (fusioncore's rule, not in the paper): an absent modality's weighted hidden
 vector is replaced by zeros before the fusion layer, so it contributes nothing to the logits
@@ -16,9 +17,13 @@ present, including a single one.
 
 Image gates (``image_gate_training="decoupled"``, not in the paper): trained jointly, a U-Net
 gate can encode the class in *which* patches it opens instead of showing the evidence. In the
-decoupled mode the image encoder and unimodal classifier learn from randomly masked images, the
-gate is judged by a frozen copy of them (and by no other loss), and fusion and confidence learn
-on the gated image without moving the gate. See :mod:`fusioncore.encoders.image_branch`.
+decoupled mode the image encoder and unimodal classifier learn from randomly masked images (that
+cross-entropy always has weight 1: it is all that trains them); the gate learns from the frozen
+evaluator's cross-entropy on the gated image plus its sparsity term and nothing else; fusion and
+confidence learn on the gated image without moving the gate. The frozen evaluator normalises
+with the running batch-norm statistics, which only the random-mask pass updates, so every
+sample is judged on its own and fusion sees the features inference will compute. See
+:mod:`fusioncore.encoders.image_branch`.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class MMDynamicsConfig(ModelConfig):
     def __post_init__(self) -> None:
         if self.image_gate_training not in ("joint", "decoupled"):
             raise ValueError(f"image_gate_training must be 'joint' or 'decoupled', got {self.image_gate_training!r}")
+        if self.image_gate_training == "decoupled" and not self.feature_informativeness:
+            raise ValueError("image_gate_training='decoupled' trains image gates, but feature_informativeness=False "
+                             "has none: use image_gate_training='joint'")
         if self.image_gate_fill not in ("black", "white"):
             raise ValueError(f"image_gate_fill must be 'black' or 'white', got {self.image_gate_fill!r}")
         if self.sparsity_warmup_epochs < 0 or self.sparsity_ramp_epochs < 0:
@@ -204,7 +212,7 @@ class MMDynamics(FusionModel):
             terms[f"ce_{name}"] = ce_m.detach()
             if name in output.extras.get("evaluator_logits", {}):
                 ce_eval = self.cross_entropy(output.extras["evaluator_logits"][name], labels, rows=here)
-                view = view + cfg.lambda_unimodal * ce_eval
+                view = view + ce_eval  # weight 1 whatever lambda_unimodal: nothing else trains the evaluator
                 terms[f"ce_{name}_evaluator"] = ce_eval.detach()
             if cfg.feature_informativeness:
                 gate = output.gates[name]
@@ -214,7 +222,7 @@ class MMDynamics(FusionModel):
                 terms[f"sparsity_{name}"] = sparsity.detach()
             if cfg.modality_informativeness:
                 if name in output.extras.get("evaluator_logits", {}):
-                    u = u.detach()  # a decoupled gate is judged by the classification loss alone
+                    u = u.detach()  # a decoupled gate learns from its cross-entropy and sparsity only
                 tcp = torch.softmax(u, dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
                 sq = (output.extras["raw_confidence"][name] - tcp) ** 2
                 mse = (sq * here).sum() / here.sum().clamp_min(1)
@@ -225,12 +233,16 @@ class MMDynamics(FusionModel):
 
 
 def _frozen(module: nn.Module, x: Tensor) -> Tensor:
-    """``module(x)`` with its parameters detached: gradients reach ``x`` (the gate), not ``module``.
-
-    Buffers are passed as they are, so batch-norm statistics keep updating in training mode.
-    """
+    """``module(x)`` as a fixed function: parameters detached (gradients reach ``x``, i.e. the
+    gate, not ``module``) and in eval mode, so batch norm uses its running statistics and does not
+    update them — each sample is judged on its own, not through its batch's statistics."""
     params = {n: p.detach() for n, p in module.named_parameters()}
-    return torch.func.functional_call(module, {**params, **dict(module.named_buffers())}, (x,))
+    was_training = module.training
+    module.eval()
+    try:
+        return torch.func.functional_call(module, {**params, **dict(module.named_buffers())}, (x,))
+    finally:
+        module.train(was_training)
 
 
 def _expand(here: Tensor, like: Tensor) -> Tensor:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig, to_jsonable
+from ..config import TrainConfig, from_jsonable, to_jsonable
 from ..data.dataset import MultimodalDataset, to_batch
 from ..data.preprocessing import IdentityTransform, MinMaxScaler
 from ..device import select_device
@@ -150,6 +150,18 @@ def drop_modalities(batch: Batch, rate: float, generator: torch.Generator, *, sh
     empty = ~keep.any(dim=1)
     keep[empty] = batch.present[empty]
     return batch.with_present(keep)
+
+
+def _with_defaults(stored: Any, current: Any) -> Any:
+    """A config stored in a training state, completed with the defaults of fields added since it
+    was written (new fields default to the old behaviour), so an older state still resumes.
+    Anything that does not parse is returned as it is and reported by ``check_same_run``."""
+    if not isinstance(stored, dict):
+        return stored
+    try:
+        return to_jsonable(from_jsonable(type(current), stored, "training state"))
+    except (TypeError, ValueError):
+        return stored
 
 
 class _ForwardLoss(torch.nn.Module):
@@ -350,6 +362,8 @@ def fit(
     }
     if resume and find_state(state_dir) is not None:
         state = load_training_state(state_dir)
+        for key, current in (("model_config", model.config), ("train_config", cfg)):
+            state.meta[key] = _with_defaults(state.meta.get(key), current)
         check_same_run(state, meta)
         model.load_state_dict(state.model, strict=True)
         optimizer.load_state_dict(state.optimizer)
