@@ -232,26 +232,18 @@ def test_decoupled_gate_training_separates_gate_and_evaluator_gradients():
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(total["encoder"], evaluator["encoder"]) if a is not None)
 
 
-def test_decoupled_frozen_pass_leaves_batch_norm_statistics_alone():
-    """Only the random-mask pass updates the encoder's running statistics (once per step); the
-    frozen evaluator normalises with them, so a sample's judgement does not depend on its batch."""
+def test_decoupled_batch_norm_statistics_see_both_passes():
+    """A deliberate choice (see ``_frozen``): in training the frozen pass normalises with batch
+    statistics and updates the running ones, so inference normalises gated images with statistics
+    that include gated images; the parameters themselves stay untouched by that pass."""
     model = _decoupled_model()
-    branch = model.branches["img"]
-    bns = [m for m in branch.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    bns = [m for m in model.branches["img"].encoder.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns
     model(_partial_batch())
-    assert all(int(m.num_batches_tracked) == 1 for m in bns)
-    before = model(_batch(n=3)).modality_logits["img"]
-    branch.gate.eval()  # the gate's own batch norm would make its map depend on the batch
-    with torch.no_grad():
-        for m in bns:  # running statistics unlike any batch's own, and frozen from here on
-            m.momentum = 0.0
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-    three = model(_batch(n=3)).modality_logits["img"]
-    two = model(_batch(n=2)).modality_logits["img"]  # the same first two samples in a smaller batch
-    assert torch.allclose(three[:2], two, atol=1e-5)
-    assert not torch.allclose(before, three, atol=1e-3)  # it really used the running statistics
+    assert all(int(m.num_batches_tracked) == 2 for m in bns)  # the random-mask pass and the frozen pass
+    model.eval()
+    model(_partial_batch())
+    assert all(int(m.num_batches_tracked) == 2 for m in bns)  # inference updates nothing
 
 
 def test_decoupled_evaluator_trains_even_without_unimodal_weight():
