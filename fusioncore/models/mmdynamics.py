@@ -163,8 +163,8 @@ class MMDynamics(FusionModel):
             name = spec.name
             x, here = batch.inputs[name], present[:, j]
             branch = self.branches[name]
-            decoupled = (self.training and spec.kind == "image" and cfg.feature_informativeness
-                         and cfg.image_gate_training == "decoupled")
+            # (the config refuses "decoupled" without feature gates)
+            decoupled = self.training and spec.kind == "image" and cfg.image_gate_training == "decoupled"
             if cfg.feature_informativeness:
                 gate = branch.informativeness(x)
                 if decoupled:
@@ -208,8 +208,9 @@ class MMDynamics(FusionModel):
             ce_m = self.cross_entropy(u, labels, rows=here)
             view = cfg.lambda_unimodal * ce_m
             terms[f"ce_{name}"] = ce_m.detach()
-            if name in output.extras.get("evaluator_logits", {}):
-                ce_eval = self.cross_entropy(output.extras["evaluator_logits"][name], labels, rows=here)
+            evaluator = output.extras.get("evaluator_logits", {}).get(name)  # set by decoupled training only
+            if evaluator is not None:
+                ce_eval = self.cross_entropy(evaluator, labels, rows=here)
                 view = view + ce_eval  # weight 1 whatever lambda_unimodal: nothing else trains the evaluator
                 terms[f"ce_{name}_evaluator"] = ce_eval.detach()
             if cfg.feature_informativeness:
@@ -219,7 +220,7 @@ class MMDynamics(FusionModel):
                 view = view + cfg.sparsity_weight(self.training_epoch) * sparsity
                 terms[f"sparsity_{name}"] = sparsity.detach()
             if cfg.modality_informativeness:
-                if name in output.extras.get("evaluator_logits", {}):
+                if evaluator is not None:
                     u = u.detach()  # a decoupled gate learns from its cross-entropy and sparsity only
                 tcp = torch.softmax(u, dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
                 sq = (output.extras["raw_confidence"][name] - tcp) ** 2
