@@ -12,11 +12,12 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sidebar  # noqa: E402
 import widgets  # noqa: E402
 
 st.set_page_config(page_title="fusioncore explainability", page_icon=":microscope:", layout="wide")
 widgets.notice()
-st.session_state["context"] = widgets.sidebar()
+st.session_state["context"] = sidebar.sidebar()
 pages = [
     st.Page("views/sample.py", title="Sample", icon=":material/person_search:", default=True),
     st.Page("views/attention.py", title="Attention", icon=":material/grid_on:"),
