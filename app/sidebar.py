@@ -15,7 +15,7 @@ import streamlit as st
 
 from fusioncore.inspect import demo_assets, model_summary
 
-import state
+import loading
 from widgets import Context, sticky
 
 MODEL_SOURCES = ("Bundled demo", "Checkpoint folder", "Upload checkpoint (.zip)")
@@ -34,8 +34,8 @@ def _model_from_sidebar() -> tuple[Any, str, str, str | None, str] | None:
         names = list(assets.checkpoints)
         name = sticky(st.selectbox, "demo_model", names[0], label="Demo model", options=names, format_func=assets.label)
         path = str(assets.checkpoints[name])
-        digest = state.checkpoint_key(path)
-        return state.load_model(path, digest), f"{path}:{digest}", name, path, digest
+        digest = loading.checkpoint_key(path)
+        return loading.load_model(path, digest), f"{path}:{digest}", name, path, digest
     if source == MODEL_SOURCES[1]:
         path = sticky(st.text_input, "model_path", "", label="Checkpoint folder",
                       placeholder="/path/to/checkpoint (config.json + model.safetensors)").strip()
@@ -45,23 +45,23 @@ def _model_from_sidebar() -> tuple[Any, str, str, str | None, str] | None:
         from fusioncore.checkpoint import read_config
 
         read_config(path)  # a clear error before hashing a folder that is not a checkpoint
-        digest = state.checkpoint_key(path)
-        return state.load_model(str(Path(path).resolve()), digest), f"{path}:{digest}", Path(path).name, path, digest
+        digest = loading.checkpoint_key(path)
+        return loading.load_model(str(Path(path).resolve()), digest), f"{path}:{digest}", Path(path).name, path, digest
     upload = st.file_uploader("Checkpoint .zip", type=["zip"], key="model_zip",
                               help="A zipped checkpoint folder: config.json + model.safetensors")
     if upload is None:
         st.info("Upload a .zip of a checkpoint folder.")
         return None
     payload = upload.getvalue()
-    digest = state.sha256(payload)
-    model = state.load_uploaded_model(digest, upload.name, payload)
+    digest = loading.sha256(payload)
+    model = loading.load_uploaded_model(digest, upload.name, payload)
     return model, f"upload:{digest}", upload.name, None, digest
 
 
 def _data_from_sidebar(model, model_key: str) -> tuple[Any, str, tuple[str, ...] | None] | None:
     source = sticky(st.radio, "data_source", DATA_SOURCES[0], label="Data", options=DATA_SOURCES)
     if source == DATA_SOURCES[0]:
-        data, split = state.load_demo_data()
+        data, split = loading.load_demo_data()
         return data, "demo", split
     if source == DATA_SOURCES[1]:
         spec = sticky(st.text_input, "data_path", "", label="Dataset folder or spec",
@@ -69,8 +69,8 @@ def _data_from_sidebar(model, model_key: str) -> tuple[Any, str, tuple[str, ...]
         if not spec:
             st.info("Enter a dataset folder (one CSV per modality + labels.csv) or a spec like mogonet:DIR.")
             return None
-        version = state.data_version(spec)
-        data, split = state.load_folder_data(spec, version)
+        version = loading.data_version(spec)
+        data, split = loading.load_folder_data(spec, version)
         return data, f"folder:{spec}@{version}", split
     files = st.file_uploader("Samples", type=UPLOAD_TYPES, accept_multiple_files=True, key="data_files",
                              help="One CSV per tabular modality (file name = modality, first column = sample id), "
@@ -79,8 +79,8 @@ def _data_from_sidebar(model, model_key: str) -> tuple[Any, str, tuple[str, ...]
         st.info("Upload one CSV per tabular modality (keyed by sample id) and/or PNG/JPEG/TIFF images.")
         return None
     items = tuple((f.name, f.getvalue()) for f in files)
-    digest = state.sha256(b"".join(n.encode() + b"\0" + p for n, p in items))
-    data = state.load_uploaded_data(digest, model_key, model.schema, items)
+    digest = loading.sha256(b"".join(n.encode() + b"\0" + p for n, p in items))
+    data = loading.load_uploaded_data(digest, model_key, model.schema, items)
     return data, f"upload:{digest}", None
 
 
@@ -104,7 +104,7 @@ def sidebar() -> Context | None:
             if got is None:
                 return None
             data, data_key, split = got
-            data = state.aligned(model_key, data_key, model, data)
+            data = loading.aligned(model_key, data_key, model, data)
         except ValueError as err:
             st.error(f"Cannot use this data with the model: {err}")
             return None
