@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import fusioncore as fc
-from app_helpers import app, charts, mca_case, tiny_assets, tiny_assets_root, use_omics  # noqa: F401  (fixtures)
+from app_helpers import app, charts, mca_case, open_tab, tiny_assets, tiny_assets_root, use_omics  # noqa: F401  (fixtures)
 from fusioncore.datasets import demo_checkpoint
 from fusioncore.inspect import explain_sample, run_cohort, tcp_summary
 from fusioncore.inspect.sources import demo_cohort
@@ -25,7 +25,8 @@ def test_default_state_renders_every_page(app):
     assert "histology (image)" in sidebar and "cpu" in sidebar
     assert at.title[0].value == "Sample view" and at.metric[0].label == "Prediction"
     figs = charts(at)
-    assert len(figs) >= 4 and any("heatmap overlay" in f for f in figs)  # probabilities, confidence, gates, heatmap
+    assert len(figs) == 3 and any("heatmap overlay" in f for f in figs)  # probabilities, confidence, heatmap (open tab)
+    assert any("Feature informativeness" in f for f in charts(open_tab(at, "Feature gates")))
     for page, title in PAGES.items():
         at.switch_page(page).run()
         assert not at.exception, page
@@ -52,6 +53,7 @@ def test_toggle_changes_prediction_and_explanations_as_the_library_says(app):
     assert rows.loc["mrna", "confidence"] == rows.loc["mrna", "true TCP"] == "—"
     assert rows.loc["methylation", "status"] == "used"
     assert rows.loc["methylation", "confidence"] == f"{off.confidence['methylation']:.3f}"
+    open_tab(at, "Feature gates")
     assert at.selectbox(key="gate_modality").options == ["methylation", "noisy"]
     # the modality that is off is drawn as "absent", not as a zero bar
     assert any('"absent"' in f for f in charts(at))
@@ -60,9 +62,10 @@ def test_toggle_changes_prediction_and_explanations_as_the_library_says(app):
 
 
 def test_feature_search_and_heatmap_controls(app):
-    at = app().run()
+    at = open_tab(app().run(), "Feature gates")
     at.text_input(key="gate_search").input("no-such-feature").run()
     assert not at.exception and any("no feature matches" in f for f in charts(at))
+    open_tab(at, "Image map: histology")
     heat = lambda: next(f for f in charts(at) if "heatmap overlay" in f)  # noqa: E731
     before = heat()
     at.slider(key="clip_histology").set_value((10.0, 90.0)).run()
