@@ -16,8 +16,6 @@ import torch
 
 from ..data.dataset import MultimodalDataset
 from ..explain.tcp import tcp_errors, tcp_statistics, threshold_table, true_tcp
-from ..metrics import classification_metrics
-from ..training import predict
 from ..types import FusionOutput
 from .session import ensure_aligned
 
@@ -46,6 +44,8 @@ class CohortResult:
         on every row, so a user never reads training-set accuracy as the model's performance."""
         if self.data.labels is None:
             raise ValueError(f"{self.data.source or 'the cohort'} has no labels: no metrics")
+        from ..metrics import classification_metrics  # scikit-learn: imported when metrics are asked for
+
         rows = self.evaluation_rows
         return classification_metrics(self.data.labels[rows], self.probabilities[rows])
 
@@ -87,6 +87,8 @@ class CohortResult:
 def run_cohort(model, data: MultimodalDataset, *, batch_size: int = 64, progress: Progress | None = None,
                split: tuple[str, ...] | None = None) -> CohortResult:
     """Predict every sample of ``data`` (aligned to the model's schema first)."""
+    from ..training import predict
+
     data = ensure_aligned(model, data)
     if len(data) == 0:
         raise ValueError(f"{data.source or 'the cohort'} has no samples")
