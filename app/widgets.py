@@ -240,13 +240,13 @@ def export_buttons(bundle, ctx: Context, active: list[str] | None = None, key: s
     from fusioncore import viz
 
     stem = bundle.export_stem(ctx.model_label)
-    fig, data = bundle.figure, bundle.data
+    data = bundle.data
 
     def make(fmt: str) -> Callable[[], bytes]:
         def render() -> bytes:
             # provenance (package versions, time) is gathered on click, not on every re-render
             prov = ctx.provenance(bundle.view, bundle.sample_id, active, **bundle.provenance_extra())
-            return viz.figure_bytes(fig, data, prov, stem, [fmt], timeout_s=30).files[fmt]
+            return viz.figure_bytes(bundle.titled_figure(), data, prov, stem, [fmt], timeout_s=30).files[fmt]
 
         return render
 

@@ -160,8 +160,8 @@ def toggles(page, n: int) -> dict:
 
 
 def exports(page, n: int) -> dict:
-    """PNG, SVG and PDF of the class-probabilities figure, ``n`` rounds."""
-    page.get_by_role("button", name="Export probabilities").first.click()
+    """PNG, SVG and PDF of the modality-informativeness figure (first screen), ``n`` rounds."""
+    page.get_by_role("button", name="Export confidence").first.click()
     times: dict[str, list[float]] = {}
     first = None
     for _ in range(n):

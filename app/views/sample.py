@@ -45,23 +45,23 @@ def prediction() -> None:
         st.info(f"Without {', '.join(off)}: predicted **{exp.predicted_class}** "
                 f"(with every modality: **{reference}**). Changes per class: "
                 + ", ".join(f"{c} {d:+.3f}" for c, d in zip(exp.classes, exp.change)))
-    show("probabilities")
 
 
 def informativeness() -> None:
-    st.subheader("Modality informativeness", help=help_("modality informativeness"))
     if not (exp.confidence or exp.modality_weights):
         st.caption(f"{exp.method} gives no per-modality confidence.")
         return
+    st.caption(help_("modality informativeness"))
     show("confidence")
     if exp.confidence:
         st.caption(f"**Confidence**: {help_('confidence')} **True TCP**: {help_('TCP')}")
     if exp.true_tcp:
         from fusioncore.inspect.figures import sample_confidence_table
 
-        st.dataframe(sample_confidence_table(exp), hide_index=True, key="tcp_rows")
+        st.table(sample_confidence_table(exp).set_index("modality"))  # a small HTML table: cheap to redraw
 
 
+@st.fragment  # its controls rerun this section only, not the prediction
 def image_tab(name: str) -> None:
     shape = exp.images[name].shape
     notes = state.upload_warnings(ctx, exp.sample_id, name)
@@ -93,6 +93,7 @@ def image_tab(name: str) -> None:
                f"**{exp.predicted_class}**). {rule}", help=help_("patch map") + " " + help_("input rule"))
 
 
+@st.fragment  # its controls rerun this section only, not the prediction
 def gates_tab(gated: list[str], tabular: list[str]) -> None:
     if not gated:
         on = any(exp.present[exp.modality_names.index(m)] for m in tabular)
@@ -136,6 +137,7 @@ def attributions_tab() -> None:
         widgets.export_buttons(bundle, ctx, active, key=f"attr_{name}")
 
 
+@st.fragment  # independent of the switches: its upload and buttons rerun this section only
 def whole_image_tab() -> None:
     from fusioncore import viz
     from fusioncore.inspect.notices import check_image_bytes, check_lines
@@ -181,7 +183,11 @@ def whole_image_tab() -> None:
 left, right = st.columns([2, 3], gap="medium")
 with left:
     prediction()
-    informativeness()
+    overview = {"Modality informativeness": informativeness, "Class probabilities": lambda: show("probabilities")}
+    for label, container in zip(overview, widgets.tabs("overview_tab", list(overview))):
+        if container.open:
+            with container:
+                overview[label]()
 with right:
     images = [m for m in exp.modality_names if exp.kinds[m] == "image"]
     tabular = [m for m in exp.modality_names if exp.kinds[m] == "tabular"]

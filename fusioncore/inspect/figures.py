@@ -3,8 +3,8 @@
 Each function returns a :class:`FigureBundle`: the plotly figure (from ``fusioncore.viz``), the
 tidy frame it is drawn from (the CSV export) and what its export is named after and records:
 view, sample, explained (or predicted) class, switched-off modalities and the value of every
-control that shaped it. :func:`sample_figure` also writes that line under the figure's title,
-so an exported figure says what it shows without its file name.
+control that shaped it; :meth:`FigureBundle.titled_figure` writes that line under the title of
+the exported figure, so it says what it shows without its file name.
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ class FigureBundle:
                  f"split-{self.controls['split']}" if "split" in self.controls else None]
         return viz.make_export_stem(self.view, model_label, self.sample_id, *[p for p in parts if p])
 
+    def titled_figure(self):
+        """A copy of the figure with :attr:`description` under its title, for export. The page
+        draws the plain figure: its JSON then stays the same when only another modality's
+        switch changed, and the browser does not redraw it."""
+        import plotly.graph_objects as go
+
+        return viz.add_subtitle(go.Figure(self.figure), self.description)
+
     def provenance_extra(self) -> dict:
         """What the provenance JSON records about this figure beyond the model and data."""
         return {**(self.extra or {}), "figure": self.description, "class": self.class_label,
@@ -69,7 +77,6 @@ def _with_description(bundle: FigureBundle, exp: SampleExplanation, params: dict
     off = tuple(m for m, a, p in zip(exp.modality_names, exp.available, exp.present) if a and not p)
     bundle = replace(bundle, class_label=class_label or f"predicted {exp.predicted_class}", switched_off=off,
                      controls={k: _plain(v) for k, v in params.items()})
-    viz.add_subtitle(bundle.figure, bundle.description)
     return bundle
 
 
@@ -176,9 +183,7 @@ def attributions(attr, modality: str, top_k: int = 20, patch_size: int = 8, imag
     bundle = FigureBundle(f"attr-{label}-{modality}", fig, data, sid)
     params = {"method": label, "top_k": top_k, "target": explained}
     if exp is None:
-        bundle = replace(bundle, class_label=f"explained {explained}", controls=params)
-        viz.add_subtitle(fig, bundle.description)
-        return bundle
+        return replace(bundle, class_label=f"explained {explained}", controls=params)
     return _with_description(bundle, exp, params, class_label=f"explained {explained}")
 
 
@@ -283,6 +288,4 @@ def cohort_figure(view: str, result: Any, split: str | None = None, **params: An
     n = len(result.data)
     rows = f"all {n} samples" if split in (None, "all") else f"{split} split, {n} samples"
     controls = {k: _plain(v) for k, v in params.items()}
-    bundle = replace(bundle, rows=rows, controls={**({"split": split} if split is not None else {}), **controls})
-    viz.add_subtitle(bundle.figure, bundle.description)
-    return bundle
+    return replace(bundle, rows=rows, controls={**({"split": split} if split is not None else {}), **controls})

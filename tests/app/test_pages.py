@@ -25,7 +25,8 @@ def test_default_state_renders_every_page(app):
     assert "histology (image)" in sidebar and "cpu" in sidebar
     assert at.title[0].value == "Sample view" and at.metric[0].label == "Prediction"
     figs = charts(at)
-    assert len(figs) == 3 and any("heatmap overlay" in f for f in figs)  # probabilities, confidence, heatmap (open tab)
+    assert len(figs) == 2 and any("heatmap overlay" in f for f in figs)  # informativeness, heatmap (the open tabs)
+    assert any("Class probabilities" in f for f in charts(open_tab(at, "Class probabilities", "overview_tab")))
     assert any("Feature informativeness" in f for f in charts(open_tab(at, "Feature gates")))
     for page, title in PAGES.items():
         at.switch_page(page).run()
@@ -48,7 +49,7 @@ def test_toggle_changes_prediction_and_explanations_as_the_library_says(app):
     assert "Without mrna" in at.info[0].value
     for c, d in zip(off.classes, off.change):
         assert f"{c} {d:+.3f}" in at.info[0].value
-    rows = at.dataframe[0].value.set_index("modality")
+    rows = at.table[0].value
     assert rows.loc["mrna", "status"] == "switched off"
     assert rows.loc["mrna", "confidence"] == rows.loc["mrna", "true TCP"] == "—"
     assert rows.loc["methylation", "status"] == "used"

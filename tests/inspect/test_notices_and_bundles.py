@@ -58,7 +58,7 @@ def test_cohort_split_restricts_every_number(model, data):
     for name, conf in test.output.confidence.items():
         np.testing.assert_array_equal(conf.numpy(), result.output.confidence[name].numpy()[rows])
     bundle = cohort_figure("tcp_scatter", result, split="test")
-    assert bundle.rows == f"test split, {len(rows)} samples" and bundle.rows in bundle.figure.layout.title.text
+    assert bundle.rows == f"test split, {len(rows)} samples" and bundle.rows in bundle.titled_figure().layout.title.text
     assert bundle.export_stem("m").endswith("__split-test")
     with pytest.raises(ValueError, match="splits are test, train"):
         result.on_split("val")
@@ -71,7 +71,8 @@ def test_export_names_and_provenance_say_what_the_figure_shows(model, data):
     b = sample_figure("gates", off, modality="m0", top_k=5, search="")
     assert a.export_stem("tiny") != b.export_stem("tiny")
     assert b.export_stem("tiny") == f"gates-m0__tiny__{off.sample_id}__predicted-{off.predicted_class}__without-m1"
-    title = b.figure.layout.title.text
+    title = b.titled_figure().layout.title.text
+    assert "without" not in (b.figure.layout.title.text or "")  # the page's figure stays plain
     assert off.sample_id in title and f"predicted {off.predicted_class}" in title and "without m1" in title
     extra = b.provenance_extra()
     assert extra["controls"] == {"modality": "m0", "top_k": 5, "search": ""}
