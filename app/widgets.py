@@ -99,17 +99,24 @@ def control(widget: Callable, key: str, default: Any, *, scope: str = "", prefix
     ``scope``: controls of one (model, data) pair (``Context.scope``); ``prefix``: the same
     setting drawn on two pages (sample and attention views) as two widgets sharing one value.
     ``default`` is used when nothing is kept yet or the kept value is not among ``options``.
+    ``bind="query-params"`` (passed on to the widget) also keeps the value in the page's URL, so
+    a reload or a shared link opens with it.
     """
     store = f"_kept:{scope}:{key}"
     options = kwargs.get("options")
+    widget_key = prefix + key
+    bound = kwargs.get("bind") == "query-params"
+    base_default = default
+    if bound and store not in st.session_state and widget_key in st.query_params:
+        default = _from_url(st.query_params[widget_key], default, options)  # a reloaded page keeps its URL's value
     value = st.session_state.get(store, default)
     if options is not None and value not in list(options):
         value = default
-    widget_key = prefix + key
     if st.session_state.get(widget_key, _MISSING) != value:
         st.session_state[widget_key] = value  # the browser redraws what the app will use
-    else:
-        kwargs.update(_default_argument(widget, value, options))  # what it draws if it forgot the widget
+    else:  # what it draws if it forgot the widget; a URL-bound widget keeps its true default (the
+        # URL drops a parameter equal to it) and is redrawn from the URL instead
+        kwargs.update(_default_argument(widget, base_default if bound else value, options))
     result = widget(key=widget_key, on_change=_commit, args=(widget_key, store), **kwargs)
     st.session_state[store] = result
     return result
@@ -127,6 +134,20 @@ def tabs(key: str, labels: list[str], *, scope: str = "") -> list:
     containers = st.tabs(labels, key=key, default=chosen, on_change=_commit, args=(key, store))
     st.session_state[store] = next((label for label, c in zip(labels, containers) if c.open), chosen)
     return containers
+
+
+def _from_url(text: str, default: Any, options: Any) -> Any:
+    """A query-parameter string as a value of the widget's type (options, text, number or flag)."""
+    if options is not None:
+        return next((o for o in options if str(o) == text), default)
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, (int, float)):
+        try:
+            return type(default)(text)
+        except ValueError:
+            return default
+    return text
 
 
 def sticky(widget: Callable, key: str, default: Any, *, prefix: str = "", **kwargs: Any) -> Any:

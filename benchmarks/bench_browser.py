@@ -1,6 +1,6 @@
 """What a user of the dashboard waits for, measured in a real browser (Playwright + Chromium).
 
-    python benchmarks/bench_browser.py [--toggles 24] [--exports 3] [--json out.json]
+    python benchmarks/bench_browser.py [--toggles 24] [--exports 3] [--json out.json] [--root CHECKOUT]
 
 One run, three measurements on the bundled demo (``assets/demo``, or ``$FUSIONCORE_ASSETS``):
 
@@ -12,6 +12,9 @@ One run, three measurements on the bundled demo (``assets/demo``, or ``$FUSIONCO
   samples (the first visit of a pattern runs the model, a repeat is cached);
 * **export**: a PNG / SVG / PDF download button clicked -> the file received, first click
   (browser start) apart from the later ones.
+
+``--root`` serves another checkout's ``app/main.py`` with its own ``fusioncore`` (e.g. the code
+before a change, from ``git archive``), so before/after can be compared under the same load.
 
 Targets (issue 13): toggle -> prediction <= 200 ms median, settled <= 400 ms; cold start <= 4 s;
 every export after the first <= 1 s. The machine's 1-minute load average is printed with the
@@ -63,11 +66,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, root: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.setdefault("FUSIONCORE_ASSETS", str(ROOT / "assets"))
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def wait_healthy(url: str, timeout_s: float = 60) -> None:
@@ -88,12 +93,12 @@ def wait_settled(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function(SETTLED_JS, polling="raf", timeout=timeout_ms)
 
 
-def cold_start(browser, port: int) -> tuple[float, subprocess.Popen, object]:
+def cold_start(browser, port: int, root: Path) -> tuple[float, subprocess.Popen, object]:
     """Milliseconds from ``streamlit run`` to the first full render; returns the server and page."""
     url = f"http://127.0.0.1:{port}"
     page = browser.new_page(viewport={"width": 1280, "height": 720}, accept_downloads=True)
     t0 = time.perf_counter()
-    server = start_server(port)
+    server = start_server(port, root)
     wait_healthy(url)
     page.goto(url)
     page.locator('[data-testid="stMetric"]', has_text="Prediction").first.wait_for(timeout=120_000)
@@ -185,18 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--toggles", type=int, default=24)
     ap.add_argument("--exports", type=int, default=3, help="rounds of PNG+SVG+PDF (0: skip)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--root", type=Path, default=ROOT, help="the checkout whose dashboard is served (default: this one)")
     args = ap.parse_args(argv)
     if CHROMIUM is None:
         print("no chromium found (set BROWSER_PATH)", file=sys.stderr)
         return 1
     from playwright.sync_api import sync_playwright
 
-    result = {"load_average_1min_before": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+    result = {"root": str(args.root), "load_average_1min_before": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         server = None
         try:
-            cold, server, page = cold_start(browser, free_port())
+            cold, server, page = cold_start(browser, free_port(), args.root.resolve())
             result["cold_start_ms"] = round(cold, 1)
             result.update(toggles(page, args.toggles))
             if args.exports:

@@ -92,7 +92,7 @@ def test_dashboard_in_a_browser(server, tmp_path):
             page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
             main.get_by_role("heading", name=heading).first.wait_for()
             if text:
-                sync_api.expect(main).to_contain_text(text)
+                sync_api.expect(main).to_contain_text(text, timeout=120_000)
             settle(page)
             page.screenshot(path=str(shots / shot))
 
