@@ -2,7 +2,9 @@
 cached in ``loading.py``.
 
 * a sample explanation once per (model, cohort, sample, presence pattern) (``st.cache_data``);
-* cohort predictions and the robustness matrix once per (model, cohort).
+* captum attributions once per (model, cohort, sample, pattern, method);
+* cohort predictions and the robustness matrix once per (model, cohort);
+* the out-of-distribution check of a sample's image once per (model, cohort, sample, modality).
 
 The model and the data are passed with a leading underscore (Streamlit does not hash them) and
 identified by the string keys before them, so a widget that does not change a key never

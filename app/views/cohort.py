@@ -41,7 +41,8 @@ def open_sample(sample_id: str, pattern: dict | None = None) -> None:
 
 st.subheader("Samples")
 c1, c2, c3 = st.columns([2, 2, 1])
-query = widgets.control(c1.text_input, "cohort_query", "", scope=ctx.scope, label="Filter sample id")
+query = widgets.control(c1.text_input, "cohort_query", "", scope=ctx.scope, label="Filter sample id",
+                        help="Show only samples whose id contains this text.")
 classes = list(ctx.summary.classes)
 pred_filter = widgets.control(c2.multiselect, "cohort_pred", [], scope=ctx.scope, label="Predicted class", options=classes)
 wrong_only = widgets.control(c3.checkbox, "cohort_wrong", False, scope=ctx.scope, label="Misclassified only",
@@ -84,7 +85,8 @@ if widgets.control(st.toggle, "robust_on", False, scope=ctx.scope, label="Comput
                            lambda done, total: bar.progress(done / total, text=f"Subset {done}/{total}"))
     bar.empty()
     metrics = ["balanced_acc", "acc", "f1_macro", "auc"]
-    metric = widgets.control(st.selectbox, "robust_metric", metrics[0], scope=ctx.scope, label="Metric", options=metrics)
+    metric = widgets.control(st.selectbox, "robust_metric", metrics[0], scope=ctx.scope, label="Metric", options=metrics,
+                             help="balanced_acc: " + help_("balanced accuracy") + " f1_macro: " + help_("macro F1") + " auc: " + help_("AUC"))
     bundle = state.cohort_figure("robustness", (ctx.model_key, ctx.data_key), (("metric", metric),), rob)
     st.plotly_chart(bundle.figure, key="fig_robustness")
     widgets.export_buttons(bundle, ctx, key="robustness")

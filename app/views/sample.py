@@ -101,7 +101,8 @@ def gates_tab(gated: list[str], tabular: list[str]) -> None:
         return
     c1, c2, c3 = st.columns([2, 1, 2])
     scope = ctx.scope
-    modality = widgets.control(c1.selectbox, "gate_modality", gated[0], scope=scope, label="Modality", options=gated)
+    modality = widgets.control(c1.selectbox, "gate_modality", gated[0], scope=scope, label="Modality", options=gated,
+                               help="The tabular modality whose feature gates are drawn (switched-off ones have none).")
     top_k = widgets.control(c2.number_input, "gate_top_k", 20, scope=scope, label="Top k", min_value=1, max_value=200,
                             help=help_("top k"))
     search = widgets.control(c3.text_input, "gate_search", "", scope=scope, label="Search feature name",
@@ -148,8 +149,10 @@ def whole_image_tab() -> None:
                "resolution.", help=help_("whole-image map"))
     upload = st.file_uploader("Image", type=["png", "jpg", "jpeg", "tif", "tiff"], key="whole_image_file")
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-    tile = c1.number_input("Tile size (px)", 16, 4096, 64, key="whole_image_tile")
-    overlap = c2.number_input("Overlap (px)", 0, 2048, 0, key="whole_image_overlap")
+    tile = c1.number_input("Tile size (px)", 16, 4096, 64, key="whole_image_tile",
+                           help="Side of the tiles cut from the image; the model's input size gives maps it was trained for.")
+    overlap = c2.number_input("Overlap (px)", 0, 2048, 0, key="whole_image_overlap",
+                              help="Pixels shared by neighbouring tiles; overlapping maps are averaged, which softens tile seams.")
     run = c3.button("Compute the whole-image heatmap", key="whole_image_go", disabled=upload is None)
     if upload is None or not run:
         return

@@ -45,7 +45,7 @@ with left:
 with right:
     st.subheader("Relative error", help=help_("relative error"))
     nbins = widgets.control(c_bins.slider, "tcp_bins", 30, scope=ctx.scope, label="Histogram bins", min_value=5,
-                            max_value=100)
+                            max_value=100, help="Number of bars of the relative-error histogram.")
     hist = state.cohort_figure("tcp_histogram", ckey, (("nbins", int(nbins)), ("split", split)), result)
     st.plotly_chart(hist.figure, key="fig_tcp_hist")
     widgets.export_buttons(hist, ctx, key="tcp_hist")
