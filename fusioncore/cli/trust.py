@@ -38,6 +38,16 @@ def _samples(args: argparse.Namespace):
     return data.subset(keep), None
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    from ..viz import ALL_FORMATS
+
+    formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
+    bad = sorted(set(formats) - set(ALL_FORMATS))
+    if bad:
+        raise ValueError(f"--figure-formats: unknown {bad}; choose from {', '.join(ALL_FORMATS)}")
+    return formats
+
+
 def cmd_trust(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
@@ -45,6 +55,7 @@ def cmd_trust(args: argparse.Namespace) -> dict:
     from ..explain.trust_assess import TrustSettings, assess_trust
     from ..reports.trust import write_trust_report
 
+    formats = _formats(args.figure_formats)
     data, truth = _samples(args)
     model = load_model(args.checkpoint, args.device)
     settings = TrustSettings(attribution=None if args.attribution == "none" else args.attribution, n_stages=args.stages,
@@ -57,7 +68,7 @@ def cmd_trust(args: argparse.Namespace) -> dict:
             bar.update(done - bar.n)
 
         report = assess_trust(model, data, truth=truth, settings=settings, progress=progress)
-    path = write_trust_report(report, args.out, checkpoint=args.checkpoint, config=model.config)
+    path = write_trust_report(report, args.out, checkpoint=args.checkpoint, config=model.config, figure_formats=formats)
     for r in report.records:
         if r.verdict != "trustworthy":
             print(f"fusioncore explain trust: {r.label} is {r.verdict}: " + "; ".join(c.line for c in r.checks if c.status != "pass"),
@@ -80,5 +91,6 @@ def add_trust(sub) -> None:
     p.add_argument("--random-orderings", type=int, default=2, help="random orderings per sample (the chance reference)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--figure-formats", default="png,html,csv,json", help="comma-separated: png, svg, pdf, html, csv, json")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_trust)

@@ -31,6 +31,7 @@ from .trust_scores import Explanation
 VERDICTS = ("trustworthy", "doubtful", "untrustworthy")
 PASS, BORDERLINE, FAIL, UNTESTABLE = "pass", "borderline", "fail", "untestable"
 Progress = Callable[[int, int, str], None]
+MIN_RANDOM_FOR_INTERVAL = 8
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,14 @@ class TrustThresholds:
     """Where each check passes and fails (measured on trained vs randomised demo models; see
     docs/trust.md). Between ``*_pass`` and ``*_fail`` a check is borderline (-> doubtful)."""
 
-    randomisation_pass: float = 0.3  # |Spearman| at or below: the map changed when the model was destroyed
-    randomisation_fail: float = 0.6  # at or above: it barely changed
+    randomisation_pass: float = 0.4  # |Spearman| at or below: the map changed when the model was destroyed
+    randomisation_fail: float = 0.7  # at or above: it barely changed
     ssim_pass: float = 0.3
     ssim_fail: float = 0.6
-    deletion_pass: float = 0.03  # deletion-AUC gap over random orderings (probability units), and its interval above 0
-    deletion_fail: float = 0.005  # at or below: no better than a random ordering
-    road_pass: float = 0.03
-    road_fail: float = 0.005
+    deletion_pass: float = 0.15  # deletion-AUC gap over random orderings as a fraction of the modality's effect,
+    deletion_fail: float = 0.03  # ... pass at or above (interval above 0), fail at or below
+    road_pass: float = 0.15  # ROAD gap (LeRF - MoRF) as a fraction of the modality's effect
+    road_fail: float = 0.03
     recovery_pass: float = 0.75  # AUROC of the planted units
     recovery_fail: float = 0.6
     modality_effect_min: float = 0.02  # removing the whole modality must move p(class) this much to test an order
@@ -81,22 +82,28 @@ def check_randomisation(similarity: float, ssim: float | None, t: TrustThreshold
 
 
 def check_gap(name: str, gap: Interval, effect: float, t: TrustThresholds) -> Check:
-    """``deletion`` or ``road``: the gap over chance must be large enough, its interval above 0."""
+    """``deletion`` or ``road``: the gap over chance, as a fraction of what removing the whole
+    modality does to p(class) (``effect``), must be large enough and its interval above 0.
+
+    Why relative: the largest gap any ordering can reach scales with how much the model uses the
+    modality, so an absolute threshold would fail a perfect ranking of a modality the model leans
+    on lightly (the demo's omics beside its image) and pass a weak one of a dominant modality."""
     good, bad = (t.deletion_pass, t.deletion_fail) if name == "deletion" else (t.road_pass, t.road_fail)
     what = ("deleting its top units lowers p(class) faster than random orderings" if name == "deletion"
             else "imputing its top patches (ROAD) lowers p(class) more than imputing its bottom ones")
     low, high = (gap.low, gap.high) if _finite(gap.low) else (None, None)
-    if _finite(effect) and abs(effect) < t.modality_effect_min:
+    if not _finite(effect) or abs(effect) < t.modality_effect_min:
+        shown = f"{effect:+.3f}" if _finite(effect) else "nothing"
         return Check(name, gap.mean, UNTESTABLE, f"the model barely uses this modality (removing all of it moves p(class) by "
-                     f"{effect:+.3f}, under {t.modality_effect_min}): no ordering of its units can be tested", low, high)
+                     f"{shown}, under {t.modality_effect_min}): no ordering of its units can be tested", low, high)
     if not _finite(gap.mean):
         return Check(name, gap.mean, UNTESTABLE, "no sample has this modality", low, high)
-    interval_ok = low is None or low > 0
-    status = FAIL if gap.mean <= bad else PASS if gap.mean >= good and interval_ok else BORDERLINE
+    relative = gap.mean / abs(effect)
+    status = FAIL if relative <= bad else PASS if relative >= good and (low is None or low > 0) else BORDERLINE
     ci = f", interval [{low:+.3f}, {high:+.3f}]" if low is not None else ""
     verb = {PASS: "", BORDERLINE: "only marginally: ", FAIL: "no: "}[status]
-    return Check(name, gap.mean, status, f"{verb}{what} (gap {gap.mean:+.3f}{ci}; pass >= {good} with the interval above 0, "
-                 f"fail <= {bad})", low, high)
+    return Check(name, relative, status, f"{verb}{what} (gap {gap.mean:+.3f}{ci} = {relative:.0%} of the modality's effect "
+                 f"{effect:+.3f}; pass >= {good:.0%} with the interval above 0, fail <= {bad:.0%})", low, high)
 
 
 def check_recovery(auroc: float, t: TrustThresholds) -> Check:
@@ -157,8 +164,13 @@ class SampleTrust:
 
 
 def interval(values: np.ndarray, per_random: np.ndarray | None = None, *, confidence: float = 0.95, seed: int = 0) -> Interval:
-    """The interval of a mean gap: bootstrap over samples, or over random orderings for one sample."""
+    """The interval of a mean gap: bootstrap over samples, or, for one sample, the spread over its
+    random orderings (none with fewer than :data:`MIN_RANDOM_FOR_INTERVAL`: two or three
+    orderings bound nothing, and the check then reads the gap alone)."""
     finite = np.isfinite(values)
     if finite.sum() == 1 and per_random is not None:
-        return single_sample_interval(per_random[finite][0], confidence=confidence)
+        spread = per_random[finite][0]
+        if len(spread) < MIN_RANDOM_FOR_INTERVAL:
+            return Interval(float(values[finite][0]), np.nan, np.nan)
+        return single_sample_interval(spread, confidence=confidence)
     return mean_interval(values, confidence=confidence, seed=seed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from .attributions import image_patch_size, modality_baselines
 from .faithfulness import DeletionInsertion, Interval, deletion_insertion
 from .fidelity import planted_recovery, rank_agreement, truth_masks
 from .randomisation import RandomisationResult, randomisation_test
-from .road import RoadCurves, road_curves
+from .road import FRACTIONS as ROAD_FRACTIONS, RoadCurves, road_curves
 from .trust import (Check, Progress, SampleTrust, TrustRecord, TrustThresholds, check_gap, check_randomisation,
                     check_recovery, interval, verdict)
 from .trust_scores import Explanation, available_explanations, explanation_unit_scores
@@ -39,6 +40,7 @@ class TrustSettings:
     orderings per sample; ig_steps: integration steps of the attribution; top_k: agreement overlap.
     randomisation_samples: the cascade (an explanation pass per stage, the costliest check) runs on
     the first this many samples; the others' randomisation check uses the mean over those.
+    road / road_fractions: run ROAD on image modalities, at these removed fractions.
     """
 
     attribution: str | None = "ig"
@@ -48,6 +50,7 @@ class TrustSettings:
     n_random: int = 2
     ig_steps: int = 16
     road: bool = True
+    road_fractions: tuple[float, ...] = ROAD_FRACTIONS
     top_k: int = 5
     batch_size: int = 64
     rows_per_forward: int = 256
@@ -163,7 +166,7 @@ def _assess_one(c: _Context, e: Explanation, scores: dict, rand: RandomisationRe
         values["randomisation_ssim"] = rand.final_ssim(e)
     road = None
     if st.road and c.model.schema.modality(e.modality).kind == "image":
-        road = road_curves(c.model, c.batch, e.modality, s, c.target, patch_size=c.patch, seed=st.seed,
+        road = road_curves(c.model, c.batch, e.modality, s, c.target, patch_size=c.patch, fractions=st.road_fractions, seed=st.seed,
                            rows_per_forward=st.rows_per_forward)
         values["road_gap"] = road.gap()
     mask = c.masks.get(e.modality)
@@ -206,12 +209,13 @@ def _randomisation(c: _Context, explanations: list[Explanation], scores: dict, g
 
 def assess_trust(model, data: MultimodalDataset, *, reference: MultimodalDataset | None = None, truth=None,
                  settings: TrustSettings = TrustSettings(), thresholds: TrustThresholds = TrustThresholds(),
-                 progress: Progress | None = None) -> TrustReport:
+                 only: Sequence[Explanation] | None = None, progress: Progress | None = None) -> TrustReport:
     """Every trust check of every explanation ``model`` gives, on every sample of ``data``.
 
     reference: the cohort the baselines (what a removed unit becomes, the IG reference) are the
     per-modality means of (default ``data``). truth: planted truth of ``data``'s rows (the demo
-    cohort's ``GroundTruth`` or modality -> ``(N, U)`` bool masks). ``progress(done, total, what)``.
+    cohort's ``GroundTruth`` or modality -> ``(N, U)`` bool masks). only: assess just these of the
+    explanations the model gives (agreement is then among them). ``progress(done, total, what)``.
     """
     from ..data.align import align_to_schema
 
@@ -225,7 +229,12 @@ def assess_trust(model, data: MultimodalDataset, *, reference: MultimodalDataset
     base = modality_baselines(to_batch(reference, model.preprocessing, "cpu"), model.modality_names, "mean")
     target = _targets(model, batch, st.batch_size)
     used = data.present.any(axis=0)
-    explanations = [e for e in available_explanations(model, batch, st.attribution, patch) if used[model.schema.index(e.modality)]]
+    given = [e for e in available_explanations(model, batch, st.attribution, patch) if used[model.schema.index(e.modality)]]
+    unknown = sorted(set(only or ()) - set(given))
+    if unknown:
+        raise ValueError(f"{model.method} gives no {', '.join(e.label for e in unknown)} for these samples; it gives: "
+                         f"{', '.join(e.label for e in given) or 'nothing'}")
+    explanations = [e for e in given if only is None or e in only]
     if not explanations:
         raise ValueError(f"{model.method}: no explanation to assess for the modalities present in these samples")
     c = _Context(model, batch, {k: v.to(dev) for k, v in base.items()}, target, patch, st, thresholds,
