@@ -262,3 +262,53 @@ def assess_trust(model, data: MultimodalDataset, *, reference: MultimodalDataset
                        [r[0] for r in results.values()], {e: r[1] for e, r in results.items()}, rand,
                        {e: r[2] for e, r in results.items()}, {e: r[3] for e, r in results.items() if r[3] is not None},
                        settings, thresholds, describe_device(dev), time.perf_counter() - start, truth=bool(c.masks))
+
+
+#: One sample: every random ordering is cheap, so enough of them to give the gap an interval, and
+#: the finer deletion steps of the fidelity CLI.
+SAMPLE_SETTINGS = TrustSettings(n_random=16, steps=10, randomisation_samples=1)
+
+
+def assess_sample(model, data: MultimodalDataset, index: int, present=None, *, truth=None,
+                  settings: TrustSettings = SAMPLE_SETTINGS, thresholds: TrustThresholds = TrustThresholds(),
+                  progress: Progress | None = None) -> TrustReport:
+    """The trust checks of sample ``index`` of ``data`` under a presence pattern (``present``:
+    ``(M,)`` flags in model order, None = every modality it has).
+
+    Baselines come from the whole cohort ``data`` (a one-sample mean would be the sample itself);
+    ``truth``: planted truth of ``data``'s rows (see :func:`demo_planted_truth`), or None.
+    """
+    from ..data.align import align_to_schema
+
+    data = data if data.schema == model.schema else align_to_schema(data, model.schema)
+    names = model.modality_names
+    flags = np.ones(len(names), dtype=bool) if present is None else np.asarray(present, dtype=bool).reshape(-1)
+    if flags.shape[0] != len(names):
+        raise ValueError(f"presence pattern has {flags.shape[0]} flags for {len(names)} modalities ({', '.join(names)})")
+    pattern = flags & data.present[int(index)]
+    if not pattern.any():
+        raise ValueError(f"sample {data.sample_ids[int(index)]!r}: every modality is switched off, nothing to assess")
+    one = data.subset([int(index)]).with_present(pattern[None])
+    masks = None
+    if truth is not None:
+        masks = {k: v[[int(index)]] for k, v in truth_masks(truth, model.schema, len(data)).items()}
+    return assess_trust(model, one, reference=data, truth=masks, settings=settings, thresholds=thresholds, progress=progress)
+
+
+def demo_planted_truth(data: MultimodalDataset) -> dict[str, np.ndarray] | None:
+    """Planted-truth unit masks (modality -> ``(N, U)``) when every sample of ``data`` is a sample
+    of the bundled demo cohort with the same values; None for any other data."""
+    from ..datasets import load_demo_cohort
+
+    cohort = load_demo_cohort()
+    where = {sid: i for i, sid in enumerate(cohort.data.sample_ids)}
+    if not data.sample_ids or any(s not in where for s in data.sample_ids):
+        return None
+    rows = np.array([where[s] for s in data.sample_ids])
+    for name in data.modality_names:
+        if name not in cohort.data.features or not np.allclose(cohort.data.features[name][rows], data.features[name], atol=1e-6):
+            return None
+    from ..data.synthetic_cohort import SyntheticCohort
+
+    truth = SyntheticCohort(cohort.data, cohort.truth).subset(rows).truth
+    return truth_masks(truth, data.schema, len(data))
