@@ -28,7 +28,7 @@ from .randomisation import RandomisationResult, randomisation_test
 from .road import FRACTIONS as ROAD_FRACTIONS, RoadCurves, road_curves
 from .trust import (Check, Progress, SampleTrust, TrustRecord, TrustThresholds, check_gap, check_randomisation,
                     check_recovery, interval, verdict)
-from .trust_scores import Explanation, available_explanations, explanation_unit_scores
+from .trust_scores import Explanation, available_explanations, explanation_unit_scores, magnitudes
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class _Context:
 def _assess_one(c: _Context, e: Explanation, scores: dict, rand: RandomisationResult):
     """The record, per-sample numbers, deletion/insertion and ROAD curves of explanation ``e``."""
     st, t = c.settings, c.thresholds
-    s = scores[e]
+    s, where = scores[e], magnitudes(scores)
     curves = deletion_insertion(c.model, c.batch, e.modality, s, c.target, c.baselines[e.modality], patch_size=c.patch,
                                 steps=st.steps, n_random=st.n_random, seed=st.seed, rows_per_forward=st.rows_per_forward)
     values = {"randomisation_similarity": rand.final_spearman(e), "deletion_gap": curves.gap("deletion"),
@@ -171,8 +171,8 @@ def _assess_one(c: _Context, e: Explanation, scores: dict, rand: RandomisationRe
         values["road_gap"] = road.gap()
     mask = c.masks.get(e.modality)
     if mask is not None and mask.any():
-        values["recovery_auroc"] = _recovery_per_sample(s, mask)
-    agreement, per = _agreement(scores, e, st.top_k)
+        values["recovery_auroc"] = _recovery_per_sample(where[e], mask)
+    agreement, per = _agreement(where, e, st.top_k)
     gap = lambda key, per_random=None: interval(values[key], per_random, confidence=st.confidence, seed=st.seed)  # noqa: E731
     mean = lambda key: float(np.nanmean(values[key])) if key in values and np.isfinite(values[key]).any() else None  # noqa: E731
     deletion, road_gap, effect = gap("deletion_gap", curves.gaps("deletion")), gap("road_gap") if road else None, mean("modality_effect")
@@ -180,7 +180,7 @@ def _assess_one(c: _Context, e: Explanation, scores: dict, rand: RandomisationRe
               check_gap("deletion", deletion, effect, t)]
     if road_gap is not None:
         checks.append(check_gap("road", road_gap, effect, t))
-    recovery = planted_recovery(s, mask).auroc if "recovery_auroc" in values else None
+    recovery = planted_recovery(where[e], mask).auroc if "recovery_auroc" in values else None
     if recovery is not None:
         checks.append(check_recovery(recovery, t))
     record = TrustRecord(e.kind, e.modality, e.label, int(np.isfinite(values["deletion_gap"]).sum()),
@@ -199,9 +199,9 @@ def _randomisation(c: _Context, explanations: list[Explanation], scores: dict, g
     n = c.batch.size
     k = min(n, max(1, st.randomisation_samples))
     sub = c.batch.select(slice(0, k))
-    score = lambda m: explanation_unit_scores(m, sub, explanations, target=c.target[:k], baselines=c.baselines,  # noqa: E731
-                                              patch_size=c.patch, batch_size=st.batch_size, n_steps=st.ig_steps)
-    rand = randomisation_test(c.model, sub, score, {e: v[:k] for e, v in scores.items()}, grids=grids, n_stages=st.n_stages,
+    score = lambda m: magnitudes(explanation_unit_scores(m, sub, explanations, target=c.target[:k], baselines=c.baselines,  # noqa: E731
+                                                         patch_size=c.patch, batch_size=st.batch_size, n_steps=st.ig_steps))
+    rand = randomisation_test(c.model, sub, score, magnitudes({e: v[:k] for e, v in scores.items()}), grids=grids, n_stages=st.n_stages,
                               seed=st.seed, progress=lambda d, total: tick(f"randomisation: stage {d} of {total} re-initialised"))
     pad = lambda a: np.concatenate([a, np.full((a.shape[0], n - k), np.nan)], axis=1)  # noqa: E731
     return RandomisationResult(rand.stages, {e: pad(v) for e, v in rand.spearman.items()}, {e: pad(v) for e, v in rand.ssim.items()})

@@ -16,7 +16,8 @@ Which explanations exist is asked of the model's *output*, never read off method
   against the data);
 * an attribution method (default Integrated Gradients), for every modality: the *signed*
   attribution toward the explained class, summed over channels and over each patch, so a unit
-  that pushes the probability down ranks last (deleting it should not make the class less likely).
+  that pushes the probability down ranks last (deleting it should not make the class less likely);
+  checks that ask where rather than which way read its magnitude (:func:`magnitudes`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ class Explanation:
     @property
     def is_attribution(self) -> bool:
         return self.kind not in (*GATE_KIND.values(), ATTENTION)
+
+
+def magnitudes(scores: dict[Explanation, np.ndarray]) -> dict[Explanation, np.ndarray]:
+    """Where each explanation points, whatever the direction: |attribution| for attribution
+    methods, the scores themselves for gates, maps and attention (never negative).
+
+    Randomisation, agreement and planted-truth recovery ask *where* (a unit strongly arguing
+    against the class carries signal too, and a map whose signs flip when the model is destroyed
+    still shows the same places); deletion and ROAD ask *which way* and use the signed scores."""
+    return {e: np.abs(s) if e.is_attribution else s for e, s in scores.items()}
 
 
 def attention_unit_scores(attention: AttentionMaps, modality_index: int, units: int) -> Tensor | None:
