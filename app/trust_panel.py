@@ -32,9 +32,13 @@ def _sample_report(ctx, index: int, pattern: tuple[bool, ...], attribution: str 
     """The cached trust report of this sample, or None until the user asks for it."""
     key = state.sample_trust_key(ctx.model_key, ctx.data_key, index, pattern, attribution)
     if not state.has_trust(key):
-        st.caption("Trust of this explanation: not checked yet (one sample takes seconds to a minute on a CPU).")
-        if not st.button("Check trust", key=button_key):
+        slot = st.empty()
+        with slot.container():
+            st.caption("Trust of this explanation: not checked yet (one sample takes seconds to a minute on a CPU).")
+            clicked = st.button("Check trust", key=button_key)
+        if not clicked:
             return None
+        slot.empty()  # the button is gone in the run that computes, not only in the next one
     bar, progress = _progress("Trust checks:")
     try:
         report = state.sample_trust(key, ctx.model, ctx.data, state.planted_truth(ctx.data_key, ctx.data), progress=progress)
