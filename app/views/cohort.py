@@ -73,6 +73,11 @@ csv = shown.to_csv(index=False).encode()
 st.download_button("Download table (CSV)", csv, file_name=f"cohort__{ctx.model_label}.csv", mime="text/csv", key="cohort_csv",
                    on_click="ignore")
 
+if ctx.data.labels is not None:
+    import trust_panel
+
+    trust_panel.cohort_trust_table(ctx)
+
 st.subheader("Robustness to missing modalities", help=help_("robustness matrix"))
 n_sub = 2 ** len(ctx.summary.modalities) - 1
 if ctx.data.labels is None:

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import state
+import trust_panel
 import widgets
 from fusioncore.data.images import INPUT_RULE
 from fusioncore.inspect.figures import COLORSCALES
@@ -88,6 +89,7 @@ def image_tab(name: str) -> None:
         widgets.image_notice(line)
     show("heatmap", {"modality": name, "opacity": opacity, "colorscale": cmap, "clip": tuple(clip), "top_k": int(k)},
          export_key=f"heatmap_{name}")
+    trust_panel.trust_panel(ctx, index, pattern, "image_map", name)
     st.caption(f"Colour: the U-Net gate per {exp.patch_size} x {exp.patch_size} patch — bright = kept by the model, "
                f"dark = suppressed; computed from the image itself, the same for every class (prediction: "
                f"**{exp.predicted_class}**). {rule}", help=help_("patch map") + " " + help_("input rule"))
@@ -109,6 +111,7 @@ def gates_tab(gated: list[str], tabular: list[str]) -> None:
                              placeholder="e.g. GENE12 or ^mrna", help=help_("feature search"))
     st.caption(help_("feature gate"))
     show("gates", {"modality": modality, "top_k": int(top_k), "search": search}, export_key="gates")
+    trust_panel.trust_panel(ctx, index, pattern, "gates", modality)
 
 
 METHODS = {"ig": "Integrated Gradients", "gradshap": "GradientShap", "ablation": "Feature Ablation", "occlusion": "Occlusion"}
@@ -136,6 +139,7 @@ def attributions_tab() -> None:
                                     image=exp.images.get(name), exp=exp)
         st.plotly_chart(bundle.figure, key=f"fig_attr_{name}")
         widgets.export_buttons(bundle, ctx, active, key=f"attr_{name}")
+        trust_panel.trust_panel(ctx, index, pattern, method, name)
 
 
 @st.fragment  # independent of the switches: its upload and buttons rerun this section only

@@ -27,7 +27,9 @@ def test_default_state_renders_every_page(app):
     figs = charts(at)
     assert len(figs) == 2 and any("heatmap overlay" in f for f in figs)  # informativeness, heatmap (the open tabs)
     assert any("Class probabilities" in f for f in charts(open_tab(at, "Class probabilities", "overview_tab")))
+    assert "trust_go_image_map_histology" in [b.key for b in at.button]  # the trust panel beside the map
     assert any("Feature informativeness" in f for f in charts(open_tab(at, "Feature gates")))
+    assert "trust_go_gates_mrna" in [b.key for b in at.button]
     for page, title in PAGES.items():
         at.switch_page(page).run()
         assert not at.exception, page
