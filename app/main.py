@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sidebar  # noqa: E402
 import widgets  # noqa: E402
+from boundary import guard  # noqa: E402
 
 st.set_page_config(page_title="fusioncore explainability", page_icon=":microscope:", layout="wide")
 widgets.notice()
@@ -24,4 +25,6 @@ pages = [
     st.Page("views/tcp.py", title="TCP error", icon=":material/scatter_plot:"),
     st.Page("views/cohort.py", title="Cohort", icon=":material/table_view:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+with guard(f"The {page.title} page failed"):  # every exception a message, its traceback in the server log
+    page.run()
