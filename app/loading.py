@@ -68,8 +68,11 @@ def sha256(payload: bytes) -> str:
 
 
 def policy() -> AccessPolicy:
-    """Which server paths this dashboard may read, for the address it listens on."""
-    return access_policy(st.get_option("server.address"))
+    """Which server paths this dashboard may read, for the address it listens on (a dashboard
+    with a login is used by several people, so never "local")."""
+    from login import login_configured
+
+    return access_policy(st.get_option("server.address"), multi_user=login_configured())
 
 
 class SessionFolder:

@@ -15,8 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sidebar  # noqa: E402
 import widgets  # noqa: E402
 from boundary import guard  # noqa: E402
+from login import require_login  # noqa: E402
 
 st.set_page_config(page_title="fusioncore explainability", page_icon=":microscope:", layout="wide")
+require_login()  # a no-op unless .streamlit/secrets.toml configures a login (docs/deployment.md)
 widgets.notice()
 st.session_state["context"] = sidebar.sidebar()
 pages = [

@@ -21,7 +21,9 @@ Three modes follow (:class:`AccessPolicy`):
 * ``local``: no roots and the dashboard listens on a loopback address only: the person at the
   browser is at the server, so any path their account can read is accepted;
 * ``shared``: no roots and a non-loopback (or unknown) bind address: server paths are refused
-  and only uploads work.
+  and only uploads work. A dashboard on a loopback address is shared too when several people
+  reach it: behind a reverse proxy (say so with ``FUSIONCORE_SHARED=1``) or with a login
+  configured (the dashboard passes ``multi_user``).
 
 A refusal says the same whether or not the path exists, and never names the target of a link,
 so it reveals nothing about the server beyond what the user typed.
@@ -38,6 +40,8 @@ from typing import Mapping
 
 ROOTS_ENV = "FUSIONCORE_ALLOWED_ROOTS"
 CONFIG_ENV = "FUSIONCORE_CONFIG"
+SHARED_ENV = "FUSIONCORE_SHARED"
+USERS_ENV = "FUSIONCORE_ALLOWED_USERS"
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 #: What a path is for, as the dashboard's messages name it.
 KINDS = {"checkpoint": "Checkpoint folder", "dataset": "Dataset folder", "slide": "Slide file", "file": "File"}
@@ -52,23 +56,25 @@ def config_file(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(CONFIG_ENV):
         return Path(env[CONFIG_ENV]).expanduser()
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else Path.home() / ".config"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
     return base / "fusioncore" / "config.toml"
 
 
-def _roots_from_file(path: Path) -> tuple[list[str], str] | None:
+def _list_from_file(path: Path, key: str, example: str) -> tuple[list[str], str] | None:
+    """``[server] key`` of the config file (a list of strings), or None when the file or key is absent."""
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise AccessError(f"{path}: cannot read the fusioncore config file ({err})") from err
-    roots = raw.get("server", {}).get("allowed_roots") if isinstance(raw.get("server"), dict) else None
-    if roots is None:
+    values = raw.get("server", {}).get(key) if isinstance(raw.get("server"), dict) else None
+    if values is None:
         return None
-    if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
-        raise AccessError(f"{path}: [server] allowed_roots must be a list of folder names, e.g. [\"/data/lab\"]")
-    return roots, str(path)
+    if not isinstance(values, list) or not all(isinstance(r, str) for r in values):
+        raise AccessError(f"{path}: [server] {key} must be a list of strings, e.g. {example}")
+    return values, str(path)
 
 
 def _resolve(path: str | Path) -> Path:
@@ -82,7 +88,7 @@ def allowed_roots(environ: Mapping[str, str] | None = None) -> tuple[tuple[Path,
     if env.get(ROOTS_ENV, "").strip():
         entries, source = env[ROOTS_ENV].split(os.pathsep), ROOTS_ENV
     else:
-        found = _roots_from_file(config_file(env))
+        found = _list_from_file(config_file(env), "allowed_roots", '["/data/lab"]')
         if found is None:
             return (), ""
         entries, source = found
@@ -90,6 +96,28 @@ def allowed_roots(environ: Mapping[str, str] | None = None) -> tuple[tuple[Path,
     if relative:
         raise AccessError(f"{source}: allowed roots must be absolute folders, not {relative}")
     return tuple(dict.fromkeys(_resolve(e.strip()) for e in entries if e.strip())), source
+
+
+def allowed_users(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Who may use a dashboard with a login: e-mail addresses and ``@domain`` entries
+    (``FUSIONCORE_ALLOWED_USERS``, comma-separated, or ``[server] allowed_users``); empty: anyone
+    the identity provider lets in."""
+    env = os.environ if environ is None else environ
+    if env.get(USERS_ENV, "").strip():
+        entries = env[USERS_ENV].split(",")
+    else:
+        entries = (_list_from_file(config_file(env), "allowed_users", '["alice@lab.org", "@lab.org"]') or ([], ""))[0]
+    return tuple(e.strip().lower() for e in entries if e.strip())
+
+
+def user_allowed(email: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether ``email`` matches an entry of ``allowed`` (an address, or ``@domain`` for a whole domain)."""
+    if not allowed:
+        return True
+    email = (email or "").strip().lower()
+    if "@" not in email:
+        return False
+    return email in allowed or "@" + email.rsplit("@", 1)[1] in allowed
 
 
 def is_loopback(address: str | None) -> bool:
@@ -147,23 +175,30 @@ class AccessPolicy:
         return resolved
 
 
-def access_policy(bind_address: str | None = None, environ: Mapping[str, str] | None = None) -> AccessPolicy:
-    """The policy for a dashboard listening on ``bind_address`` (None = all interfaces)."""
-    roots, source = allowed_roots(environ)
+def access_policy(bind_address: str | None = None, environ: Mapping[str, str] | None = None, *,
+                  multi_user: bool = False) -> AccessPolicy:
+    """The policy for a dashboard listening on ``bind_address`` (None = all interfaces).
+
+    ``multi_user``: the dashboard knows several people use it (a login is configured).
+    """
+    env = os.environ if environ is None else environ
+    roots, source = allowed_roots(env)
     if roots:
         return AccessPolicy(roots, "restricted", source)
-    return AccessPolicy((), "local" if is_loopback(bind_address) else "shared")
+    shared = multi_user or env.get(SHARED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    return AccessPolicy((), "local" if is_loopback(bind_address) and not shared else "shared")
 
 
-def server_paths_enabled(bind_address: str | None = None, environ: Mapping[str, str] | None = None) -> bool:
+def server_paths_enabled(bind_address: str | None = None, environ: Mapping[str, str] | None = None, *,
+                         multi_user: bool = False) -> bool:
     """Whether the dashboard may offer server-path inputs at all (False in ``shared`` mode)."""
-    return access_policy(bind_address, environ).server_paths_enabled
+    return access_policy(bind_address, environ, multi_user=multi_user).server_paths_enabled
 
 
 def resolve_allowed(path: str | Path, kind: str = "file", *, bind_address: str | None = None,
-                    environ: Mapping[str, str] | None = None) -> Path:
+                    environ: Mapping[str, str] | None = None, multi_user: bool = False) -> Path:
     """``path`` resolved and checked against the allowed roots (see :meth:`AccessPolicy.resolve`)."""
-    return access_policy(bind_address, environ).resolve(path, kind)
+    return access_policy(bind_address, environ, multi_user=multi_user).resolve(path, kind)
 
 
 def confine(path: str | Path, folder: Path, where: str, *, base: Path | None = None) -> Path:

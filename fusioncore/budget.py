@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -95,7 +96,8 @@ def meta_model(model_cls: type, config: Any, schema: Any) -> nn.Module:
     if negative:
         raise ValueError(f"{', '.join(negative)}: dimensions and counts must be positive integers")
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")  # refused below
             model = model_cls(config, schema)
     except RuntimeError as err:  # torch's "negative dimension", "invalid size"...
         raise ValueError(f"{getattr(model_cls, 'method', model_cls.__name__)}: the model cannot be built from these "
