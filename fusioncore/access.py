@@ -33,10 +33,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 ROOTS_ENV = "FUSIONCORE_ALLOWED_ROOTS"
 CONFIG_ENV = "FUSIONCORE_CONFIG"

@@ -102,16 +102,18 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{cfg_path}: missing; a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE}")
     try:
         size = cfg_path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise CheckpointError(f"{cfg_path}: {size / 1e6:.1f} MB, more than the {MAX_CONFIG_BYTES / 1e6:.0f} MB "
-                                  "a checkpoint's config may have (refused unread)")
-        config = json.loads(cfg_path.read_bytes(), parse_constant=_refuse_constant)
+        raw = cfg_path.read_bytes() if size <= MAX_CONFIG_BYTES else None
+    except OSError as err:
+        raise CheckpointError(f"{cfg_path}: cannot be read ({err.strerror or err})") from err
+    if raw is None:
+        raise CheckpointError(f"{cfg_path}: {size / 1e6:.1f} MB, more than the {MAX_CONFIG_BYTES / 1e6:.0f} MB "
+                              "a checkpoint's config may have (refused unread)")
+    try:
+        config = json.loads(raw, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{cfg_path}: not valid JSON ({err})") from err
     except ValueError as err:  # NaN / Infinity
         raise CheckpointError(f"{cfg_path}: {err}") from err
-    except OSError as err:
-        raise CheckpointError(f"{cfg_path}: cannot be read ({err.strerror or err})") from err
     if not isinstance(config, dict):
         raise CheckpointError(f"{cfg_path}: expected a JSON object at the top level")
     for key in ("format_version", "method", "model", "schema"):

@@ -80,7 +80,7 @@ def test_roots_from_the_config_file(tree):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[server]\nallowed_roots = '/data'\n", "must be a list of folder names"),
+    ("[server]\nallowed_roots = '/data'\n", "allowed_roots must be a list of strings"),
     ("[server\n", "cannot read the fusioncore config file"),
     ("[server]\nallowed_roots = ['data/relative']\n", "must be absolute folders"),
 ])

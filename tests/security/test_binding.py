@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -74,6 +73,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def test_the_config_binds_to_loopback_with_xsrf_on():
+    from fusioncore.access import tomllib
+
     server = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["server"]
     assert server["address"] == "127.0.0.1"
     assert server["enableXsrfProtection"] is True and server["enableCORS"] is True

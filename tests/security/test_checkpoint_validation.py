@@ -118,5 +118,6 @@ def test_oversized_config_is_refused_unread(ckpt, tmp_path, monkeypatch):
     import fusioncore.checkpoint as checkpoint
 
     monkeypatch.setattr(checkpoint, "MAX_CONFIG_BYTES", 100)
-    with pytest.raises(CheckpointError, match="refused unread"):
+    with pytest.raises(CheckpointError, match="refused unread") as err:
         fc.load(ckpt)
+    assert str(err.value).count("config.json") == 1

@@ -66,6 +66,8 @@ PROBE = """
 import resource, sys
 from pathlib import Path
 from fusioncore.inspect.uploads import load_checkpoint_zip
+import fusioncore.models, segmentation_models_pytorch  # the imports a first model build makes (~650 MB with torch)
+print("BASE_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 try:
     load_checkpoint_zip(Path(sys.argv[1]).read_bytes(), sys.argv[2], archive_name="tiny.zip")
 except ValueError as err:
@@ -88,6 +90,7 @@ def test_a_tiny_upload_declaring_a_100000_feature_modality_stays_under_1_gb(tmp_
     assert out.returncode == 0, out.stderr
     assert "REFUSED tiny.zip: config.json: the model would have 10,00" in out.stdout
     assert "40.0" in out.stdout and "100,000 x 100,000" in out.stdout
-    peak_kb = int(out.stdout.split("PEAK_KB")[1])
+    base_kb, peak_kb = int(out.stdout.split("BASE_KB")[1].split()[0]), int(out.stdout.split("PEAK_KB")[1])
     assert peak_kb < 1_000_000, f"peak RSS {peak_kb / 1e6:.2f} GB"
+    assert peak_kb - base_kb < 50_000, f"the refused load itself took {(peak_kb - base_kb) / 1e3:.0f} MB"
     assert not any((tmp_path / "work").iterdir())  # nothing left behind
