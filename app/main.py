@@ -28,5 +28,6 @@ pages = [
     st.Page("views/cohort.py", title="Cohort", icon=":material/table_view:"),
 ]
 page = st.navigation(pages)
-with guard(f"The {page.title} page failed"):  # every exception a message, its traceback in the server log
+title = getattr(page, "title", "")  # a Page outside a Streamlit run (a spawned worker importing this file) has none
+with guard(f"The {title} page failed"):  # every exception a message, its traceback in the server log
     page.run()

@@ -66,7 +66,11 @@ PROBE = """
 import resource, sys
 from pathlib import Path
 from fusioncore.inspect.uploads import load_checkpoint_zip
-import fusioncore.models, segmentation_models_pytorch  # the imports a first model build makes (~650 MB with torch)
+from fusioncore.budget import meta_model
+from fusioncore.config import DataSchema, ModalitySpec
+from fusioncore.registry import get_method
+entry = get_method("mmdynamics")  # warm-up: the imports a first model build makes (~650 MB with torch)
+meta_model(entry.model_cls, entry.config_cls(), DataSchema((ModalitySpec("a", "tabular", (3,)),), ("x", "y")))
 print("BASE_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 try:
     load_checkpoint_zip(Path(sys.argv[1]).read_bytes(), sys.argv[2], archive_name="tiny.zip")
