@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "security"))
 
 from app_helpers import app, errors, mca_case, tiny_assets, tiny_assets_root, use_omics  # noqa: E402,F401  (fixtures)
-from security_helpers import blank_png, small_checkpoint, with_method, zip_bomb, zip_of  # noqa: E402
+from security_helpers import blank_png, small_checkpoint, spy_extractions, with_method, zip_bomb, zip_of  # noqa: E402
 
 import fusioncore.inspect.uploads as uploads  # noqa: E402
 from fusioncore.datasets import demo_checkpoint  # noqa: E402
@@ -113,16 +113,7 @@ def test_a_zip_with_extra_files_loads_only_the_checkpoint(app, lab, monkeypatch)
 
 
 def test_a_zip_bomb_is_capped_and_not_extracted_again_on_rerun(app, lab, monkeypatch):
-    sizes = []
-    real = uploads._extract_capped
-
-    def spy(zf, info, target, cap, archive):
-        try:
-            return real(zf, info, target, cap, archive)
-        finally:
-            sizes.append((info.filename, target.stat().st_size if target.exists() else 0, cap))
-
-    monkeypatch.setattr(uploads, "_extract_capped", spy)
+    sizes = spy_extractions(monkeypatch)
     config = json.loads(checkpoint_files()["config.json"])
     config["extra"] = {"nonce": os.urandom(8).hex()}  # a payload this process has not cached yet
     bomb = zip_bomb(json.dumps(config).encode(), 64 * 1024**2)

@@ -92,3 +92,21 @@ def blank_png(width: int, height: int) -> bytes:
     idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def spy_extractions(monkeypatch) -> list[tuple[str, int, int]]:
+    """Record (member, bytes on disk when its extraction stopped, cap) for every archive member
+    the upload code extracts, from now on."""
+    import fusioncore.inspect.uploads as uploads
+
+    seen: list[tuple[str, int, int]] = []
+    real = uploads._extract_capped
+
+    def spy(zf, info, target, cap, archive):
+        try:
+            return real(zf, info, target, cap, archive)
+        finally:
+            seen.append((info.filename, target.stat().st_size if target.exists() else 0, cap))
+
+    monkeypatch.setattr(uploads, "_extract_capped", spy)
+    return seen

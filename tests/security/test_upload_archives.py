@@ -9,11 +9,11 @@ import zipfile
 
 import pytest
 
-import fusioncore.inspect.uploads as uploads
+import fusioncore.inspect.uploads as uploads  # noqa: F401  (HEADER_SLACK_BYTES is patched)
 from fusioncore.checkpoint import CheckpointError
 from fusioncore.data.errors import DataError
 from fusioncore.inspect.uploads import extract_checkpoint_zip, load_checkpoint_zip, read_uploaded_samples
-from security_helpers import small_checkpoint, with_method, zip_bomb, zip_of
+from security_helpers import small_checkpoint, spy_extractions, with_method, zip_bomb, zip_of
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +29,7 @@ def files(ckpt):
 @pytest.fixture
 def writes(monkeypatch):
     """(member, bytes on disk when extraction stopped, cap) of every member extracted."""
-    seen = []
-    real = uploads._extract_capped
-
-    def spy(zf, info, target, cap, archive):
-        try:
-            return real(zf, info, target, cap, archive)
-        finally:
-            seen.append((info.filename, target.stat().st_size if target.exists() else 0, cap))
-
-    monkeypatch.setattr(uploads, "_extract_capped", spy)
-    return seen
+    return spy_extractions(monkeypatch)
 
 
 def test_only_config_and_weights_are_extracted(files, tmp_path):
