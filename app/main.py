@@ -14,8 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sidebar  # noqa: E402
 import widgets  # noqa: E402
+from boundary import guard  # noqa: E402
+from login import require_login  # noqa: E402
 
 st.set_page_config(page_title="fusioncore explainability", page_icon=":microscope:", layout="wide")
+require_login()  # a no-op unless .streamlit/secrets.toml configures a login (docs/deployment.md)
 # A 1280 x 720 laptop: less padding above the page, smaller headings and metric values, so the
 # prediction, the switches and the first explanation share the first screen.
 st.html("""<style>
@@ -34,4 +37,7 @@ pages = [
     st.Page("views/cohort.py", title="Cohort", icon=":material/table_view:"),
     st.Page("views/glossary.py", title="Glossary", icon=":material/menu_book:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+title = getattr(page, "title", "")  # a Page outside a Streamlit run (a spawned worker importing this file) has none
+with guard(f"The {title} page failed"):  # every exception a message, its traceback in the server log
+    page.run()
