@@ -31,6 +31,9 @@ MODEL_SOURCES = ("Bundled demo", "Checkpoint folder", "Upload checkpoint (.zip)"
 DATA_SOURCES = ("Bundled demo cohort", "Dataset folder", "Upload samples")
 UPLOAD_TYPES = ["csv", "tsv", "png", "jpg", "jpeg", "tif", "tiff"]
 SERVER_SOURCES = (MODEL_SOURCES[1], DATA_SOURCES[1])
+#: The sources, the demo model and the typed paths live in the page URL, so a reload keeps them
+#: (uploads cannot: the browser sends their bytes only once).
+URL = "query-params"
 
 
 def _offered(sources: tuple[str, ...], policy: AccessPolicy) -> list[str]:
@@ -58,7 +61,7 @@ def _demo_model() -> tuple[Any, str, str, str | None, str] | None:
                  "or load a checkpoint folder or .zip.")
         return None
     names = list(assets.checkpoints)
-    name = sticky(st.selectbox, "demo_model", names[0], label="Demo model", options=names, format_func=assets.label)
+    name = sticky(st.selectbox, "demo_model", names[0], bind=URL, label="Demo model", options=names, format_func=assets.label)
     path = assets.checkpoints[name]
     model, digest = loading.load_model(str(path), loading.checkpoint_key(path)).unwrap()
     return model, f"{path}:{digest}", name, str(path), digest
@@ -66,13 +69,13 @@ def _demo_model() -> tuple[Any, str, str, str | None, str] | None:
 
 def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None, str] | None:
     options = _offered(MODEL_SOURCES, policy)
-    source = sticky(st.radio, "model_source", options[0], label="Model", options=options)
+    source = sticky(st.radio, "model_source", options[0], bind=URL, label="Model", options=options)
     if policy.mode != "local":
         st.caption(policy.describe())
     if source == MODEL_SOURCES[0]:
         return _demo_model()
     if source == MODEL_SOURCES[1]:
-        typed = sticky(st.text_input, "model_path", "", label="Checkpoint folder", help=policy.describe(),
+        typed = sticky(st.text_input, "model_path", "", bind=URL, label="Checkpoint folder", help=policy.describe(),
                        placeholder="/path/to/checkpoint (config.json + model.safetensors)").strip()
         if not typed:
             st.info("Enter the path of a checkpoint folder.")
@@ -93,12 +96,12 @@ def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None
 
 def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any, str, tuple[str, ...] | None] | None:
     options = _offered(DATA_SOURCES, policy)
-    source = sticky(st.radio, "data_source", options[0], label="Data", options=options)
+    source = sticky(st.radio, "data_source", options[0], bind=URL, label="Data", options=options)
     if source == DATA_SOURCES[0]:
         data, split = loading.load_demo_data()
         return data, "demo", split
     if source == DATA_SOURCES[1]:
-        spec = sticky(st.text_input, "data_path", "", label="Dataset folder or spec", help=policy.describe(),
+        spec = sticky(st.text_input, "data_path", "", bind=URL, label="Dataset folder or spec", help=policy.describe(),
                       placeholder="/path/to/tables or mogonet:/path/to/ROSMAP").strip()
         if not spec:
             st.info("Enter a dataset folder (one CSV per modality + labels.csv) or a spec like mogonet:DIR.")

@@ -153,7 +153,7 @@ def whole_image_tab() -> None:
                "resolution.", help=help_("whole-image map"))
     upload = st.file_uploader("Image", type=["png", "jpg", "jpeg", "tif", "tiff"], key="whole_image_file")
     c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-    tile = c1.number_input("Tile size (px)", 16, 4096, 64, key="whole_image_tile",
+    tile = c1.number_input("Tile size (px)", 32, 4096, 64, key="whole_image_tile",
                            help="Side of the tiles cut from the image; the model's input size gives maps it was trained for.")
     overlap = c2.number_input("Overlap (px)", 0, 2048, 0, key="whole_image_overlap",
                               help="Pixels shared by neighbouring tiles; overlapping maps are averaged, which softens tile seams.")

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "security"))
 
-from app_helpers import app, errors, mca_case, tiny_assets, tiny_assets_root, use_omics  # noqa: E402,F401  (fixtures)
+from app_helpers import app, errors, mca_case, open_tab, tiny_assets, tiny_assets_root, use_omics  # noqa: E402,F401  (fixtures)
 from security_helpers import blank_png, small_checkpoint, spy_extractions, with_method, zip_bomb, zip_of  # noqa: E402
 
 import fusioncore.inspect.uploads as uploads  # noqa: E402
@@ -169,7 +169,7 @@ def test_an_id_only_labels_csv_upload_is_a_message(app, lab):
 
 
 def test_a_9000_by_9000_png_on_the_whole_image_path_is_refused(app, lab):
-    at = app().run()  # the image + omics demo model
+    at = open_tab(app().run(), "Whole image")  # the image + omics demo model
     at.file_uploader(key="whole_image_file").set_value(("region.png", blank_png(9000, 9000), "image/png")).run()
     at.button(key="whole_image_go").click().run()
     no_leak(at, lab)
