@@ -1,4 +1,4 @@
-"""``fusioncore explain KIND``: explanations written to files (heatmap | attributions | fidelity).
+"""``fusioncore explain KIND``: explanations written to files (heatmap | attributions | fidelity | slide | slides).
 
 Each kind is its own sub-command with its own options; a new kind is one ``add_*`` function
 registered in :data:`KINDS`.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from .args import select_split
+from .slides import add_slide, add_slides
 
 
 def cmd_heatmap(args: argparse.Namespace) -> dict:
@@ -90,7 +91,7 @@ def add_fidelity(sub) -> None:
     p.set_defaults(func=cmd_fidelity)
 
 
-KINDS = [add_heatmap, add_attributions, add_fidelity]
+KINDS = [add_heatmap, add_attributions, add_fidelity, add_slide, add_slides]
 
 
 def add_parser(sub) -> None:

@@ -27,7 +27,9 @@ opened, not an hour into a run.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,18 @@ def _mpp(props: dict[str, str], prefix: str) -> tuple[float, float] | None:
     return float(x), float(y or x)
 
 
+@contextmanager
+def _quiet_tifffile():
+    """tifffile logs a warning for each bad offset it meets; we raise one clear error instead."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _is_tiff(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(4) in TIFF_MAGIC
@@ -239,7 +253,7 @@ def _tiff_levels(path: Path) -> int:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             return len(tif.series[0].levels) if tif.series else 0
     except Exception:  # noqa: BLE001 -- any failure means "tifffile cannot read this"
         return 0
@@ -251,7 +265,10 @@ def check_tiff_complete(path: Path) -> None:
 
     size = path.stat().st_size
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            if len(tif.pages) == 0:
+                raise SlideError(f"{path}: truncated or corrupt: the TIFF header points to no readable image "
+                                 f"directory ({size:,} bytes)")
             for index, page in enumerate(tif.pages):
                 offsets = np.asarray(page.dataoffsets, dtype=np.int64)
                 counts = np.asarray(page.databytecounts, dtype=np.int64)
@@ -300,7 +317,12 @@ def open_slide(path: str | os.PathLike) -> Slide:
     if _is_tiff(path):
         check_tiff_complete(path)
     handle, backend = _open_backend(path)
-    slide = Slide(path, handle, backend)
+    try:
+        slide = Slide(path, handle, backend)
+    except Exception as err:  # noqa: BLE001 -- tiffslide parses lazily: its errors surface here
+        handle.close()
+        raise SlideError(f"{path}: cannot read the slide's levels or properties: {err}. "
+                         "The file may be truncated or corrupt.") from err
     level = slide.level_count - 1
     lw, lh = slide.level_dimensions[level]
     try:

@@ -1,0 +1,1 @@
+"""Writers of result files (reports): explain/ and slides/ compute arrays and dataclasses, these write them."""
