@@ -48,8 +48,11 @@ def cmd_slide(args: argparse.Namespace) -> dict:
     from ..reports.slide_run import explain_slide
 
     model = _load(args)
-    return explain_slide(model, args.slide, args.out, _options(args),
-                         progress=_progress_bar(Path(args.slide).name, args.quiet))
+    summary = explain_slide(model, args.slide, args.out, _options(args),
+                            progress=_progress_bar(Path(args.slide).name, args.quiet))
+    for warning in summary["warnings"]:
+        print(f"fusioncore explain slide: warning: {warning}", file=sys.stderr)
+    return summary
 
 
 def cmd_slides(args: argparse.Namespace) -> dict | None:

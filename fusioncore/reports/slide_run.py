@@ -98,6 +98,7 @@ def _write_outputs(slide, model, slide_model: SlideModel, plan, store, out: Path
     absent = slide_model.absent
     return {
         "status": "complete",
+        "warnings": _warnings(plan, slide_model),
         "slide": slide.info.as_dict(),
         "method": model.method,
         "checkpoint": str(getattr(model, "checkpoint_path", "") or ""),
@@ -118,6 +119,21 @@ def _write_outputs(slide, model, slide_model: SlideModel, plan, store, out: Path
         "files": {name: str(out / name) for name in ("heatmap.tif", "overlay.png", "tissue.png", "regions.csv",
                                                       "regions.geojson", SUMMARY)},
     }
+
+
+def _warnings(plan, slide_model: SlideModel) -> list[str]:
+    """What makes this result suspect, in words (the CLI prints them on stderr)."""
+    out = []
+    if not len(plan.tiles):
+        out.append(f"no tissue tile found (tissue fraction {plan.tissue.fraction:.1%} of the slide, min_tissue "
+                   f"{plan.min_tissue}): nothing was inferred and there is no slide-level prediction")
+    if plan.grid.resolution.source.startswith("assumed"):
+        out.append(plan.grid.resolution.source)
+    check = slide_model.check
+    if check and not check["kept"]:
+        out.append(f"{check['precision']} differed from float32 by {max(check['max_abs_diff_map'], check['max_abs_diff_probs']):.3g} "
+                   f"(> {check['tolerance']}) on the first batch: the run used float32")
+    return out
 
 
 def _finite(obj):
