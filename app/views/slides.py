@@ -79,23 +79,27 @@ options = SlideOptions(mpp=float(mpp) if how == "microns per pixel" else None,
 run_key = hashlib.sha256(repr((digest, ctx.model_key, options)).encode()).hexdigest()[:20]
 folder = session_folder() / "runs" / run_key
 
-if not is_complete(folder):
-    if not st.button("Compute the slide heatmap", key="slide_go", type="primary"):
-        st.info("Press the button to run the model over the slide's tissue (a killed or interrupted run resumes).")
-        st.stop()
-    bar = st.progress(0.0, text="Finding tissue …")
-    try:
-        explain_slide(ctx.model, slide_path, folder, options,
-                      progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} tissue tiles"))
-    except ValueError as err:
-        st.error(str(err))
-        st.stop()
-    bar.empty()
-run = load_run(folder)
-summary = run.summary
-pred = summary["prediction"]
-for warning in summary.get("warnings", []):
-    st.warning(warning)
+# One container for the compute step, so the elements after it (the viewer above all) keep their
+# place in the page whether or not it shows a button: a moved component is remounted and would lose
+# the viewer's zoom and pan.
+with st.container():
+    if not is_complete(folder):
+        if not st.button("Compute the slide heatmap", key="slide_go", type="primary"):
+            st.info("Press the button to run the model over the slide's tissue (a killed or interrupted run resumes).")
+            st.stop()
+        bar = st.progress(0.0, text="Finding tissue …")
+        try:
+            explain_slide(ctx.model, slide_path, folder, options,
+                          progress=lambda done, total: bar.progress(done / max(total, 1), text=f"{done}/{total} tissue tiles"))
+        except ValueError as err:
+            st.error(str(err))
+            st.stop()
+        bar.empty()
+    run = load_run(folder)
+    summary = run.summary
+    pred = summary["prediction"]
+    for warning in summary.get("warnings", []):
+        st.warning(warning)
 
 cols = st.columns(4)
 cols[0].metric("Slide prediction", pred["predicted"] or "none")
@@ -106,8 +110,7 @@ conf = pred["confidence"].get(modality)
 if conf:
     cols[2].metric(f"{modality} confidence", f"{conf['weighted_mean']:.3f}",
                    help=f"tiles: median {conf['p50']:.3f}, 5-95 % {conf['p5']:.3f} - {conf['p95']:.3f}")
-cols[3].metric("Tissue tiles", f"{pred['n_tiles']:,}", f"{summary['tissue']['fraction']:.0%} of the slide is tissue",
-               delta_color="off")
+cols[3].metric("Tissue tiles", f"{pred['n_tiles']:,}", help=f"{summary['tissue']['fraction']:.0%} of the slide is tissue")
 st.caption(f"Resolution: {summary['resolution']['source']}. {summary['absent_note'].capitalize()}. "
            f"Aggregation: {pred['aggregation']}.")
 

@@ -85,8 +85,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     res.add_argument("--level", type=int, help="run at this pyramid level of the slide")
     p.add_argument("--min-tissue", type=float, default=0.1, help="smallest tissue fraction of a tile that is inferred")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto: bf16 where the CPU/GPU runs it natively, checked against fp32 on the first batch")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32",
+                   help="bf16 (or auto: bf16 where the CPU/GPU runs it natively) is checked against fp32 on the first "
+                   "batch and dropped for fp32 when it differs by more than the tolerance (docs/slides.md)")
     p.add_argument("--compile", action="store_true", help="torch.compile the tile model (slow start, faster tiles)")
     p.add_argument("--top-k", type=int, default=10, help="regions to report")
     p.add_argument("--modality", help="the image modality the slide stands for (default: the model's first image)")

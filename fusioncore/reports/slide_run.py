@@ -35,7 +35,7 @@ class SlideOptions:
     level: int | None = None
     min_tissue: float = 0.1
     batch_size: int = 128
-    precision: str = "auto"
+    precision: str = "fp32"
     compile: bool = False
     top_k: int = 10
     spacing: int = 1

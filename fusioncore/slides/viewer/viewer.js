@@ -81,8 +81,8 @@
   function setHeatmap(args) {
     if (!args.heat_width) { return; }
     const key = args.colormap;
-    if (state.heat && state.heatKey === key) {
-      state.heat.setOpacity(args.opacity);
+    if (state.heatKey === key) {  // requested already: loaded (set its opacity) or on its way (success does)
+      if (state.heat) { state.heat.setOpacity(args.opacity); }
       return;
     }
     const old = state.heat;
@@ -99,7 +99,11 @@
   }
 
   function setMask(args) {
-    if (state.mask) { state.mask.setOpacity(args.show_mask ? 1 : 0); return; }
+    if (state.maskRequested) {
+      if (state.mask) { state.mask.setOpacity(args.show_mask ? 1 : 0); }
+      return;
+    }
+    state.maskRequested = true;
     state.viewer.addSimpleImage({
       url: url("mask.png"), x: 0, y: 0, width: 1, opacity: args.show_mask ? 1 : 0,
       success: function (event) { state.mask = event.item; state.mask.setOpacity(state.args.show_mask ? 1 : 0); },
@@ -108,7 +112,8 @@
 
   function open(args) {
     if (state.viewer) { state.viewer.destroy(); }
-    Object.assign(state, { token: args.token, heat: null, heatKey: null, mask: null, overlays: [], tilesLoaded: 0 });
+    Object.assign(state, { token: args.token, heat: null, heatKey: null, mask: null, maskRequested: false, overlays: [],
+                           tilesLoaded: 0 });
     const viewer = OpenSeadragon({
       element: document.getElementById("viewer"),
       prefixUrl: "openseadragon/images/",
