@@ -159,7 +159,7 @@ def read_modality_table(
         from .images import load_image_column
 
         column = image_cols[0] if image_cols else frame.columns[0]
-        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], mod.size)
+        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], (mod.size, mod.size))
         spec = ModalitySpec(name=mod.name, kind="image", shape=tuple(values.shape[1:]), mpp=mod.mpp)
     else:
         if frame.shape[1] == 0:

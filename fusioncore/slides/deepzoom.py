@@ -61,8 +61,8 @@ class SlideLayers:
     def __post_init__(self) -> None:
         from openslide.deepzoom import DeepZoomGenerator
 
-        self._slide_dz = DeepZoomGenerator(self.slide, tile_size=TILE_SIZE, overlap=OVERLAP)
-        self._heat_dz = (DeepZoomGenerator(self.heatmap, tile_size=TILE_SIZE, overlap=OVERLAP)
+        self._slide_dz = DeepZoomGenerator(self.slide.openslide_api, tile_size=TILE_SIZE, overlap=OVERLAP)
+        self._heat_dz = (DeepZoomGenerator(self.heatmap.openslide_api, tile_size=TILE_SIZE, overlap=OVERLAP)
                          if self.heatmap is not None else None)
 
     @classmethod

@@ -124,6 +124,12 @@ class Slide:
         rgb = self.read_rgb(location, level, size)
         return Image.fromarray(rgb).convert("RGBA")
 
+    @property
+    def openslide_api(self):
+        """An object with OpenSlide's API for :class:`openslide.deepzoom.DeepZoomGenerator`: the
+        OpenSlide handle itself when that is the backend (no conversions per viewer tile), else this."""
+        return self._handle if self.backend == "openslide" else self
+
     # -- what fusioncore uses -----------------------------------------------------------------
     def read_rgb(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
         """``(h, w, 3)`` uint8 of the ``size = (w, h)`` region at ``level`` whose top-left is
