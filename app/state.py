@@ -12,6 +12,7 @@ recomputes anything.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable
 
 import streamlit as st
@@ -87,3 +88,62 @@ def browser() -> str | None:
     from fusioncore import viz
 
     return viz.find_browser()
+
+
+# -- trust checks (app/trust_panel.py): long work with a progress bar, kept apart from the cohort
+# results above so that many checked samples never evict a cohort.
+@st.cache_resource(show_spinner=False)
+def _trust_results() -> OrderedDict:
+    return OrderedDict()
+
+
+def _remember_trust(key: tuple, compute: Callable[[], Any], max_entries: int) -> Any:
+    store = _trust_results()
+    if key not in store:
+        store[key] = compute()
+    store.move_to_end(key)
+    while len(store) > max_entries:
+        store.popitem(last=False)
+    return store[key]
+
+
+def has_trust(key: tuple) -> bool:
+    """Whether a trust result is cached (the panel shows it without a button press)."""
+    return key in _trust_results()
+
+
+def sample_trust_key(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], attribution: str | None) -> tuple:
+    return ("trust-sample", model_key, data_key, int(index), tuple(pattern), attribution)
+
+
+def sample_trust(key: tuple, model, data, truth, progress=None):
+    """The trust checks of one sample under one presence pattern, once per (model, sample, pattern)."""
+    from fusioncore.explain.trust_assess import SAMPLE_SETTINGS, assess_sample
+
+    _, _, _, index, pattern, attribution = key
+    settings = replace(SAMPLE_SETTINGS, attribution=attribution)
+    return _remember_trust(key, lambda: assess_sample(model, data, index, pattern, truth=truth, settings=settings,
+                                                      progress=progress), max_entries=64)
+
+
+def cohort_trust_key(model_key: str, data_key: str, n_samples: int) -> tuple:
+    return ("trust-cohort", model_key, data_key, int(n_samples))
+
+
+def cohort_trust(key: tuple, model, data, truth, progress=None):
+    """The trust checks of the cohort's first ``n_samples`` samples, once per (model, cohort, n)."""
+    from fusioncore.explain.trust_assess import assess_trust
+
+    n = key[-1]
+    rows = list(range(min(n, len(data))))
+    masks = None if truth is None else {k: v[rows] for k, v in truth.items()}
+    return _remember_trust(key, lambda: assess_trust(model, data.subset(rows), reference=data, truth=masks, progress=progress),
+                           max_entries=8)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def planted_truth(data_key: str, _data):
+    """The demo cohort's planted truth for these samples (None for other data), once per cohort."""
+    from fusioncore.explain.trust_assess import demo_planted_truth
+
+    return demo_planted_truth(_data)

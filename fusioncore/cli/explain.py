@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import trust
 from .args import select_split
 from .slides import add_slide, add_slides
 
@@ -91,7 +92,7 @@ def add_fidelity(sub) -> None:
     p.set_defaults(func=cmd_fidelity)
 
 
-KINDS = [add_heatmap, add_attributions, add_fidelity, add_slide, add_slides]
+KINDS = [add_heatmap, add_attributions, add_fidelity, trust.add_trust, add_slide, add_slides]
 
 
 def add_parser(sub) -> None:

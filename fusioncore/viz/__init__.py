@@ -43,6 +43,13 @@ from .figures_maps import (
     image_heatmap_figure,
     token_labels,
 )
+from .figures_trust import (
+    VERDICT_COLORS,
+    randomisation_curve_data,
+    randomisation_curve_figure,
+    trust_gap_figure,
+    trust_table_data,
+)
 from .figures_sample import (
     attribution_bar_data,
     attribution_bar_figure,
