@@ -1,4 +1,4 @@
-"""``fusioncore explain KIND``: explanations written to files (heatmap | attributions | fidelity | slide | slides).
+"""``fusioncore explain KIND``: explanations written to files (heatmap | attributions | fidelity | trust | slide | slides).
 
 Each kind is its own sub-command with its own options; a new kind is one ``add_*`` function
 registered in :data:`KINDS`.
