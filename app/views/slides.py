@@ -84,9 +84,11 @@ folder = session_folder() / "runs" / run_key
 # the viewer's zoom and pan.
 with st.container():
     if not is_complete(folder):
-        if not st.button("Compute the slide heatmap", key="slide_go", type="primary"):
+        slot = st.empty()
+        if not slot.button("Compute the slide heatmap", key="slide_go", type="primary"):
             st.info("Press the button to run the model over the slide's tissue (a killed or interrupted run resumes).")
             st.stop()
+        slot.empty()  # the button goes away in the run that computes
         bar = st.progress(0.0, text="Finding tissue …")
         try:
             explain_slide(ctx.model, slide_path, folder, options,
