@@ -2,8 +2,14 @@
 
 Rendered by the entry script (``main.py``) because Streamlit keeps a widget's state across pages
 only for widgets of the entry script. Its result, a :class:`~widgets.Context`, goes into
-``st.session_state["context"]``; every library error (a ``ValueError``) becomes an ``st.error``
-naming what is wrong, never a stack trace.
+``st.session_state["context"]``. Each section runs inside the exception boundary
+(:func:`boundary.guard`), so any failure becomes an ``st.error`` naming what is wrong, never a
+stack trace.
+
+Server paths ("Checkpoint folder", "Dataset folder") go through the access policy
+(:mod:`fusioncore.access`): resolved and checked against the allowed roots before anything is
+opened, and not offered at all on a shared dashboard without allowed roots. Messages name a
+folder as the user typed it, never where its links lead.
 """
 
 from __future__ import annotations
@@ -13,65 +19,94 @@ from typing import Any
 
 import streamlit as st
 
+from fusioncore.access import AccessPolicy
 from fusioncore.inspect import demo_assets, model_summary
+from fusioncore.inspect.folders import dataset_version, resolve_dataset
 
 import loading
-from widgets import Context, sticky
+from boundary import guard
+from widgets import Context, load_error, sticky
 
 MODEL_SOURCES = ("Bundled demo", "Checkpoint folder", "Upload checkpoint (.zip)")
 DATA_SOURCES = ("Bundled demo cohort", "Dataset folder", "Upload samples")
 UPLOAD_TYPES = ["csv", "tsv", "png", "jpg", "jpeg", "tif", "tiff"]
+SERVER_SOURCES = (MODEL_SOURCES[1], DATA_SOURCES[1])
 
 
-def _model_from_sidebar() -> tuple[Any, str, str, str | None, str] | None:
-    source = sticky(st.radio, "model_source", MODEL_SOURCES[0], label="Model", options=MODEL_SOURCES)
+def _offered(sources: tuple[str, ...], policy: AccessPolicy) -> list[str]:
+    """The sources this dashboard offers: no server paths in shared mode (said under the radio)."""
+    return [s for s in sources if policy.server_paths_enabled or s not in SERVER_SOURCES]
+
+
+def _as_typed(outcome: loading.Outcome, resolved: Path, typed: str) -> Any:
+    """The outcome's value; its error re-worded with the folder as typed (a new exception: the
+    cached one is shared by every session)."""
+    try:
+        return outcome.unwrap()
+    except ValueError as err:
+        reworded = str(err).replace(str(resolved), typed.rstrip("/") or typed)
+        try:
+            raise type(err)(reworded) from None
+        except TypeError:  # an error class with another signature
+            raise ValueError(reworded) from None
+
+
+def _demo_model() -> tuple[Any, str, str, str | None, str] | None:
+    assets = demo_assets()
+    if not assets.available:
+        load_error("The bundled demo checkpoints are missing. Build them with `python scripts/build_assets.py`, "
+                 "or load a checkpoint folder or .zip.")
+        return None
+    names = list(assets.checkpoints)
+    name = sticky(st.selectbox, "demo_model", names[0], label="Demo model", options=names, format_func=assets.label)
+    path = assets.checkpoints[name]
+    model, digest = loading.load_model(str(path), loading.checkpoint_key(path)).unwrap()
+    return model, f"{path}:{digest}", name, str(path), digest
+
+
+def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None, str] | None:
+    options = _offered(MODEL_SOURCES, policy)
+    source = sticky(st.radio, "model_source", options[0], label="Model", options=options)
+    if policy.mode != "local":
+        st.caption(policy.describe())
     if source == MODEL_SOURCES[0]:
-        assets = demo_assets()
-        if not assets.available:
-            st.error(f"The bundled demo checkpoints are missing in {assets.folder}. "
-                     "Build them with `python scripts/build_assets.py`, or load a checkpoint folder or .zip.")
-            return None
-        names = list(assets.checkpoints)
-        name = sticky(st.selectbox, "demo_model", names[0], label="Demo model", options=names, format_func=assets.label)
-        path = str(assets.checkpoints[name])
-        digest = loading.checkpoint_key(path)
-        return loading.load_model(path, digest), f"{path}:{digest}", name, path, digest
+        return _demo_model()
     if source == MODEL_SOURCES[1]:
-        path = sticky(st.text_input, "model_path", "", label="Checkpoint folder",
-                      placeholder="/path/to/checkpoint (config.json + model.safetensors)").strip()
-        if not path:
+        typed = sticky(st.text_input, "model_path", "", label="Checkpoint folder", help=policy.describe(),
+                       placeholder="/path/to/checkpoint (config.json + model.safetensors)").strip()
+        if not typed:
             st.info("Enter the path of a checkpoint folder.")
             return None
-        from fusioncore.checkpoint import read_config
-
-        read_config(path)  # a clear error before hashing a folder that is not a checkpoint
-        digest = loading.checkpoint_key(path)
-        return loading.load_model(str(Path(path).resolve()), digest), f"{path}:{digest}", Path(path).name, path, digest
+        path = policy.resolve(typed, "checkpoint")
+        model, digest = _as_typed(loading.load_model(str(path), loading.checkpoint_key(path)), path, typed)
+        return model, f"{path}:{digest}", Path(typed).name, typed, digest
     upload = st.file_uploader("Checkpoint .zip", type=["zip"], key="model_zip",
-                              help="A zipped checkpoint folder: config.json + model.safetensors")
+                              help="A zipped checkpoint folder: config.json + model.safetensors (nothing else is read)")
     if upload is None:
         st.info("Upload a .zip of a checkpoint folder.")
         return None
     payload = upload.getvalue()
     digest = loading.sha256(payload)
-    model = loading.load_uploaded_model(digest, upload.name, payload)
+    model = loading.load_uploaded_model(digest, upload.name, payload, loading.session_folder().path).unwrap()
     return model, f"upload:{digest}", upload.name, None, digest
 
 
-def _data_from_sidebar(model, model_key: str) -> tuple[Any, str, tuple[str, ...] | None] | None:
-    source = sticky(st.radio, "data_source", DATA_SOURCES[0], label="Data", options=DATA_SOURCES)
+def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any, str, tuple[str, ...] | None] | None:
+    options = _offered(DATA_SOURCES, policy)
+    source = sticky(st.radio, "data_source", options[0], label="Data", options=options)
     if source == DATA_SOURCES[0]:
         data, split = loading.load_demo_data()
         return data, "demo", split
     if source == DATA_SOURCES[1]:
-        spec = sticky(st.text_input, "data_path", "", label="Dataset folder or spec",
+        spec = sticky(st.text_input, "data_path", "", label="Dataset folder or spec", help=policy.describe(),
                       placeholder="/path/to/tables or mogonet:/path/to/ROSMAP").strip()
         if not spec:
             st.info("Enter a dataset folder (one CSV per modality + labels.csv) or a spec like mogonet:DIR.")
             return None
-        version = loading.data_version(spec)
-        data, split = loading.load_folder_data(spec, version)
-        return data, f"folder:{spec}@{version}", split
+        resolved = resolve_dataset(spec, policy)
+        version = dataset_version(resolved)
+        data, split = loading.load_folder_data(resolved.typed, resolved.spec, version, resolved).unwrap()
+        return data, f"folder:{resolved.spec}@{version}", split
     files = st.file_uploader("Samples", type=UPLOAD_TYPES, accept_multiple_files=True, key="data_files",
                              help="One CSV per tabular modality (file name = modality, first column = sample id), "
                                   "images named <sample id>.png, optional labels.csv")
@@ -80,7 +115,7 @@ def _data_from_sidebar(model, model_key: str) -> tuple[Any, str, tuple[str, ...]
         return None
     items = tuple((f.name, f.getvalue()) for f in files)
     digest = loading.sha256(b"".join(n.encode() + b"\0" + p for n, p in items))
-    data = loading.load_uploaded_data(digest, model_key, model.schema, items)
+    data = loading.load_uploaded_data(digest, model_key, model.schema, items, loading.session_folder().path).unwrap()
     return data, f"upload:{digest}", None
 
 
@@ -88,27 +123,26 @@ def sidebar() -> Context | None:
     """Render the sidebar; return the context, or None (with the reason shown) when incomplete."""
     with st.sidebar:
         st.header("Model")
-        try:
-            loaded = _model_from_sidebar()
-        except ValueError as err:
-            st.error(f"Cannot load the model: {err}")
-            return None
-        if loaded is None:
+        loaded = None
+        with guard("Cannot load the model", show=load_error) as model_section:
+            policy = loading.policy()
+            loaded = _model_from_sidebar(policy)
+            if loaded is not None:
+                summary = model_summary(loaded[0])
+                st.markdown("\n".join(f"- **{k}**: {v}" for k, v in summary.rows()))
+        if model_section.failed or loaded is None:
             return None
         model, model_key, label, checkpoint, digest = loaded
-        summary = model_summary(model)
-        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in summary.rows()))
         st.header("Data")
-        try:
-            got = _data_from_sidebar(model, model_key)
-            if got is None:
-                return None
-            data, data_key, split = got
-            data = loading.aligned(model_key, data_key, model, data)
-        except ValueError as err:
-            st.error(f"Cannot use this data with the model: {err}")
+        got = None
+        with guard("Cannot use this data with the model", show=load_error) as data_section:
+            got = _data_from_sidebar(model, model_key, policy)
+            if got is not None:
+                data, data_key, split = got
+                data = loading.aligned(model_key, data_key, model, data).unwrap()
+                st.caption(f"{data.source}: {len(data)} samples")
+                for note in data.notes:
+                    st.caption(f"note: {note}")
+        if data_section.failed or got is None:
             return None
-        st.caption(f"{data.source}: {len(data)} samples")
-        for note in data.notes:
-            st.caption(f"note: {note}")
     return Context(model, model_key, label, checkpoint, digest, summary, data, data_key, split)

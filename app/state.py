@@ -2,7 +2,9 @@
 cached in ``loading.py``.
 
 * a sample explanation once per (model, cohort, sample, presence pattern) (``st.cache_data``);
-* cohort predictions and the robustness matrix once per (model, cohort).
+* captum attributions once per (model, cohort, sample, pattern, method);
+* cohort predictions and the robustness matrix once per (model, cohort);
+* the out-of-distribution check of a sample's image once per (model, cohort, sample, modality).
 
 The model and the data are passed with a leading underscore (Streamlit does not hash them) and
 identified by the string keys before them, so a widget that does not change a key never
@@ -35,8 +37,56 @@ def explain(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], method: str, _model, _data):
+def _attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], method: str, _model, _data):
     return fi.sample_attributions(_model, _data, index, list(pattern), method=method)
+
+
+def attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], method: str, model, data):
+    """Captum attributions of one sample, once per (model, cohort, sample, pattern, method); the
+    session remembers which were computed, so the page shows them again without a new click."""
+    result = _attributions(model_key, data_key, index, pattern, method, model, data)
+    st.session_state.setdefault("_attributions_done", set()).add((model_key, data_key, index, pattern, method))
+    return result
+
+
+def has_attributions(ctx, index: int, pattern: tuple[bool, ...], method: str) -> bool:
+    return (ctx.model_key, ctx.data_key, index, pattern, method) in st.session_state.get("_attributions_done", set())
+
+
+UPLOADED_FILES = "data_files"  # the sidebar's sample uploader (its widget key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _upload_checks(model_key: str, data_key: str, _model, _files, _sample_ids) -> dict:
+    from fusioncore.inspect.notices import uploaded_image_checks
+
+    return uploaded_image_checks(_model, _files, _sample_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _input_check(model_key: str, data_key: str, index: int, modality: str, _model, _image):
+    from fusioncore.inspect.notices import check_model_input
+
+    return check_model_input(_model, modality, _image)
+
+
+def upload_warnings(ctx, sample_id: str, modality: str) -> list[str]:
+    """Out-of-distribution sentences for one sample's image: from the uploaded file itself
+    (size, aspect, colours) for uploaded samples, from the model input otherwise (colours)."""
+    from fusioncore.inspect.notices import check_lines
+
+    check = None
+    files = st.session_state.get(UPLOADED_FILES) if ctx.data_key.startswith("upload:") else None
+    if files:
+        items = tuple((f.name, f.getvalue()) for f in files)
+        try:
+            check = _upload_checks(ctx.model_key, ctx.data_key, ctx.model, items, tuple(ctx.sample_ids)).get((sample_id, modality))
+        except ValueError as err:
+            return [f"The out-of-distribution check could not read the upload: {err}"]
+    if check is None:
+        index = ctx.sample_ids.index(sample_id)
+        check = _input_check(ctx.model_key, ctx.data_key, index, modality, ctx.model, ctx.data.features[modality][index])
+    return check_lines(check)
 
 
 @st.cache_resource(show_spinner=False)

@@ -78,4 +78,7 @@ def create_model(name: str, schema: DataSchema, config: ModelConfig | None = Non
     config = config if config is not None else entry.config_cls()
     if overrides:
         config = override(config, **overrides)
+    from .budget import check_model_size
+
+    check_model_size(entry.model_cls, config, schema)  # refuse before allocating a model too large to build
     return entry.model_cls(config, schema)

@@ -37,8 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
 
-class Killed(Exception):
-    """Stands in for a kill in the in-process tests."""
+class Killed(BaseException):
+    """Stands in for a kill in the in-process tests (a BaseException, as a kill is no error the
+    CLI's exception boundary could turn into a message: it ends the process)."""
 
 
 def _kill_after(k: int):

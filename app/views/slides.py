@@ -22,6 +22,7 @@ from fusioncore.slides.infer import image_modality
 
 ctx = widgets.context()
 st.title("Slide viewer")
+widgets.page_notices(ctx)
 if not tiles.mounted():
     st.warning("The slide viewer needs the dashboard's tile route: start it with `streamlit run app/server.py` "
                "(same port, same origin; see docs/slides.md).")

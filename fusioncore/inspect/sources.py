@@ -2,8 +2,9 @@
 
 The bundled demo lives in ``assets/demo/`` (``fusioncore.datasets``); the dashboard shows its
 held-out test split, so the numbers a user sees are not training-set numbers. A dataset folder
-(or a ``KIND:PATH`` spec such as ``mogonet:DIR``) is loaded with
-``fusioncore.data.sources.load_data`` and its splits are shown together, tagged.
+(or a ``KIND:PATH`` spec such as ``mogonet:DIR``) is checked against the allowed roots and
+confined to its folder (:mod:`.folders`), loaded with ``fusioncore.data.sources.load_data``,
+and its splits are shown together, tagged.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import numpy as np
 
 from ..data.dataset import DatasetSplits, MultimodalDataset
 from ..data.errors import DataError
+from ..access import AccessPolicy
 from ..data.sources import load_data
 from ..datasets import DEMO_CHECKPOINTS, demo_dir, load_demo_cohort
+from .folders import DatasetSource, check_confined, resolve_dataset
 
 DEMO_LABELS = {
     "mmdynamics_image_omics": "MM-dynamics, image + omics (demo)",
@@ -83,14 +86,23 @@ def combine_splits(splits: DatasetSplits) -> tuple[MultimodalDataset, tuple[str,
     return data, tags
 
 
-def load_cohort(spec: str) -> tuple[MultimodalDataset, tuple[str, ...]]:
-    """A dataset folder or ``KIND:PATH`` spec as one cohort (all splits, tagged)."""
-    spec = (spec or "").strip()
-    if not spec:
-        raise DataError("no dataset given: enter a folder (table layout) or a spec like mogonet:/path/to/ROSMAP")
-    kind, _, rest = spec.partition(":")
-    if kind in ("mogonet", "table", "tcga", "cmu") and rest and not Path(rest).exists():
-        raise DataError(f"{rest}: no such folder (expected a {kind} dataset folder)")
-    if ":" not in spec and not Path(spec).exists():
-        raise DataError(f"{spec}: no such folder (expected a dataset folder or a spec like mogonet:DIR)")
-    return combine_splits(load_data(spec))
+def load_cohort(spec: str, policy: AccessPolicy | None = None) -> tuple[MultimodalDataset, tuple[str, ...]]:
+    """A dataset folder or ``KIND:PATH`` spec as one cohort (all splits, tagged).
+
+    The path is checked against ``policy`` (default: any folder, as for a local dashboard) and
+    every file the loader will read must stay inside the folder (:mod:`.folders`). Messages
+    name the folder as typed, never where its links lead.
+    """
+    source = resolve_dataset(spec, policy or AccessPolicy((), "local"))
+    return load_resolved(source)
+
+
+def load_resolved(source: DatasetSource) -> tuple[MultimodalDataset, tuple[str, ...]]:
+    """:func:`load_cohort` for a spec already resolved with :func:`~.folders.resolve_dataset`."""
+    try:
+        check_confined(source)
+        data, tags = combine_splits(load_data(source.spec))
+    except ValueError as err:
+        err.args = (source.as_typed(str(err)),)
+        raise
+    return replace(data, source=source.as_typed(data.source or source.typed)), tags

@@ -1,9 +1,13 @@
 """Files a dashboard user uploads: checkpoint ``.zip`` archives and samples (CSV tables, images).
 
-Everything uploaded is untrusted. A checkpoint archive is refused when it is not a zip, when a
-member would land outside the extraction folder ("zip slip": absolute paths, ``..``, links),
-when it would expand beyond :data:`MAX_CHECKPOINT_BYTES`, or when ``config.json`` /
-``model.safetensors`` is missing; a corrupt file inside is reported by the checkpoint loader.
+Everything uploaded is untrusted. Of a checkpoint archive only ``config.json`` and
+``model.safetensors`` are ever written, to a private folder (0700) removed once the model is
+loaded; the archive is refused when it is not a zip, when a member names a path outside the
+archive ("zip slip": absolute paths, ``..``, links), when a member is encrypted or compressed
+with a method Python cannot read (Deflate64), when either file is missing, or when a file
+inflates beyond what the model its config describes can need (a zip bomb: the stream stops at
+the cap, whatever the archive claims). A corrupt file inside is reported by the checkpoint
+loader. Messages name the archive and its members, never a server folder.
 
 Samples: one CSV/TSV per tabular modality (file stem = modality name, first column = sample
 id), images as PNG/JPEG/TIFF named after their sample (``S01.png``; ``S01__histology.png`` when
@@ -16,15 +20,17 @@ reported with its row and column) and are matched to the model's feature names b
 from __future__ import annotations
 
 import io
+import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import numpy as np
 
-from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError
+from ..checkpoint import CONFIG_FILE, MAX_CONFIG_BYTES, WEIGHTS_FILE, CheckpointError, weights_nbytes
 from ..config import DataSchema, ModalitySpec
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset
@@ -33,8 +39,15 @@ from ..data.images import ImageLoadError, read_image, to_model_input
 from ..data.readers import TABLE_SUFFIXES
 from ..data.tables import LABEL_STEMS, ModalityFile, _keyed, read_modality_table
 
+#: The most bytes ever written for an uploaded checkpoint's weights, whatever its config says.
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
+#: Room for the safetensors header (names, shapes, offsets) beyond the tensors' own bytes.
+HEADER_SLACK_BYTES = 16 * 1024**2
 MAX_CHECKPOINT_FILES = 64
+CHUNK_BYTES = 1 << 20
+#: Compression methods Python's zipfile decompresses, and names of common ones it does not.
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+UNSUPPORTED_ZIP_METHODS = {9: "Deflate64", 98: "PPMd", 99: "WinZip AES encryption", 93: "Zstandard", 95: "xz"}
 #: Uploaded images above this size are refused (a tile the model sees is 64 x 64; whole slides
 #: belong in a dataset folder, not an upload).
 UPLOAD_MAX_PIXELS = 40_000_000
@@ -58,56 +71,121 @@ def _safe_member(info: zipfile.ZipInfo, archive: str) -> PurePosixPath | None:
     return path
 
 
+def _readable(info: zipfile.ZipInfo, archive: str) -> zipfile.ZipInfo:
+    """``info`` if Python's zipfile can decompress it without a password; else a clear refusal."""
+    if info.flag_bits & 0x1:
+        raise CheckpointError(f"{archive}: {info.filename} is encrypted (password-protected); zip the checkpoint "
+                              "folder without a password")
+    if info.compress_type not in ZIP_METHODS:
+        method = UNSUPPORTED_ZIP_METHODS.get(info.compress_type, f"method {info.compress_type}")
+        raise CheckpointError(f"{archive}: {info.filename} is compressed with {method}, which cannot be read here; "
+                              "zip it again with standard Deflate (e.g. `zip -r ckpt.zip ckpt/` or Python's zipfile; "
+                              "Windows Explorer uses Deflate64 for large files)")
+    return info
+
+
+def _checkpoint_members(zf: zipfile.ZipFile, archive: str) -> tuple[zipfile.ZipInfo, zipfile.ZipInfo]:
+    """The archive's ``config.json`` and the ``model.safetensors`` beside it (at the root or in one folder)."""
+    members = [(info, _safe_member(info, archive)) for info in zf.infolist()]
+    files = [(info, p) for info, p in members if p is not None]
+    if len(files) > MAX_CHECKPOINT_FILES:
+        raise CheckpointError(f"{archive}: {len(files)} files; a checkpoint folder has a handful (refused)")
+    configs = [(info, p) for info, p in files if p.name == CONFIG_FILE]
+    if not configs:
+        raise CheckpointError(f"{archive}: no {CONFIG_FILE} inside; a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    if len(configs) > 1:
+        raise CheckpointError(f"{archive}: {len(configs)} {CONFIG_FILE} files ({', '.join(str(p) for _, p in configs)}); "
+                              "zip one checkpoint folder")
+    config, root = configs[0][0], configs[0][1].parent
+    weights = [info for info, p in files if p == root / WEIGHTS_FILE]
+    if not weights:
+        raise CheckpointError(f"{archive}: no {WEIGHTS_FILE} beside {configs[0][1]}; a checkpoint folder needs "
+                              f"{CONFIG_FILE} and {WEIGHTS_FILE}")
+    return _readable(config, archive), _readable(weights[0], archive)
+
+
+def _extract_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap: int, archive: str) -> int:
+    """Stream one member to ``target`` (mode 0600), stopping before more than ``cap`` bytes are written.
+
+    The sizes in a zip's directory are the archive's own claim; only the decompressed stream
+    counts, so a member that says 1 kB and inflates to gigabytes stops at ``cap``.
+    """
+    what = f"{archive}: {info.filename}"
+    if info.file_size > cap:
+        raise CheckpointError(f"{what} would expand to {info.file_size / 1e6:,.1f} MB, more than the "
+                              f"{cap / 1e6:,.1f} MB this checkpoint can need (refused unextracted)")
+    written = 0
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+            while chunk := src.read(CHUNK_BYTES):
+                if written + len(chunk) > cap:
+                    raise CheckpointError(f"{what} expands beyond {cap / 1e6:,.1f} MB, more than this checkpoint can "
+                                          "need (a zip bomb or a corrupt archive; refused)")
+                out.write(chunk)
+                written += len(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:  # CRC mismatch, truncated member
+        raise CheckpointError(f"{what} is corrupt ({err})") from err
+    return written
+
+
+def _open_zip(payload: bytes, archive: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(payload))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise CheckpointError(f"{archive}: not a zip archive ({err}); upload a .zip of a checkpoint folder "
+                              f"containing {CONFIG_FILE} and {WEIGHTS_FILE}") from err
+
+
+def _without_folder(err: ValueError, folder: Path, archive: str) -> CheckpointError:
+    """``err`` re-worded for the user: the server's extraction folder replaced by the archive name."""
+    return CheckpointError(str(err).replace(str(folder) + os.sep, f"{archive}: ").replace(str(folder), archive))
+
+
 def extract_checkpoint_zip(payload: bytes, dest: str | Path, *, archive_name: str = "upload.zip",
                            max_bytes: int = MAX_CHECKPOINT_BYTES) -> Path:
-    """Extract a zipped checkpoint folder into ``dest``; return the folder holding ``config.json``.
+    """Extract a zipped checkpoint's ``config.json`` and ``model.safetensors`` into ``dest``; return it.
 
-    The archive may hold the two files at its root or inside one folder. Nothing is written
-    until every member has been checked.
+    Nothing else in the archive is written. ``config.json`` is extracted first (at most
+    :data:`~fusioncore.checkpoint.MAX_CONFIG_BYTES`) and validated; the model it describes is
+    sized without allocating it, and the weights are then streamed with a cap of the bytes
+    that model needs (plus its header), never more than ``max_bytes``.
     """
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(payload))
-    except zipfile.BadZipFile as err:
-        raise CheckpointError(f"{archive_name}: not a zip archive ({err}); upload a .zip of a checkpoint folder "
-                              f"containing {CONFIG_FILE} and {WEIGHTS_FILE}") from err
-    with zf:
-        members = [(info, _safe_member(info, archive_name)) for info in zf.infolist()]
-        files = [(info, p) for info, p in members if p is not None]
-        if len(files) > MAX_CHECKPOINT_FILES:
-            raise CheckpointError(f"{archive_name}: {len(files)} files; a checkpoint folder has a handful (refused)")
-        total = sum(info.file_size for info, _ in files)
-        if total > max_bytes:
-            raise CheckpointError(f"{archive_name}: expands to {total / 1e9:.2f} GB, above the {max_bytes / 1e9:.2f} GB limit")
-        configs = [p for _, p in files if p.name == CONFIG_FILE]
-        if not configs:
-            raise CheckpointError(f"{archive_name}: no {CONFIG_FILE} inside; a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE}")
-        if len(configs) > 1:
-            raise CheckpointError(f"{archive_name}: {len(configs)} {CONFIG_FILE} files ({', '.join(map(str, configs))}); zip one checkpoint folder")
-        root = configs[0].parent
-        if not any(p == root / WEIGHTS_FILE for _, p in files):
-            raise CheckpointError(f"{archive_name}: no {WEIGHTS_FILE} beside {configs[0]}; a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE}")
-        out = Path(dest)
-        out.mkdir(parents=True, exist_ok=True)
-        for info, path in files:
-            target = out.joinpath(*path.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                data = zf.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError) as err:  # CRC mismatch, truncated member
-                raise CheckpointError(f"{archive_name}: member {info.filename!r} is corrupt ({err})") from err
-            target.write_bytes(data)
-    return out.joinpath(*root.parts) if root.parts else out
+    out = Path(dest)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _open_zip(payload, archive_name) as zf:
+        config, weights = _checkpoint_members(zf, archive_name)
+        _extract_capped(zf, config, out / CONFIG_FILE, MAX_CONFIG_BYTES, archive_name)
+        try:
+            need = weights_nbytes(out)
+        except CheckpointError as err:
+            raise _without_folder(err, out, archive_name) from err
+        cap = min(max_bytes, need + HEADER_SLACK_BYTES)
+        _extract_capped(zf, weights, out / WEIGHTS_FILE, cap, archive_name)
+    return out
 
 
-def load_checkpoint_zip(payload: bytes, dest: str | Path, *, archive_name: str = "upload.zip", device=None):
-    """Extract and load an uploaded checkpoint; every failure is a :class:`CheckpointError`."""
+def load_checkpoint_zip(payload: bytes, workdir: str | Path | None = None, *, archive_name: str = "upload.zip",
+                        device=None):
+    """Extract and load an uploaded checkpoint; every failure is a :class:`CheckpointError`.
+
+    The two files go to a fresh private folder (0700) under ``workdir`` (the system's temporary
+    folder by default) that is removed as soon as the model is in memory, loaded or not.
+    Messages name the archive, never the server folder.
+    """
     from ..checkpoint import load
 
-    folder = extract_checkpoint_zip(payload, dest, archive_name=archive_name)
-    try:
-        return load(folder, device=device)
-    except CheckpointError as err:
-        raise CheckpointError(f"{archive_name}: {str(err).replace(str(folder) + '/', '')}") from err
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(prefix="fc-checkpoint-", dir=workdir) as tmp:
+        folder = Path(tmp)
+        extract_checkpoint_zip(payload, folder, archive_name=archive_name)
+        try:
+            model = load(folder, device=device)
+        except CheckpointError as err:
+            raise _without_folder(err, folder, archive_name) from err
+    model.checkpoint_path = None  # the extraction folder is gone; provenance names the upload
+    return model
 
 
 # -- uploaded samples -----------------------------------------------------------------------------
@@ -143,15 +221,8 @@ def _assign_images(images: list[tuple[str, bytes]], schema: DataSchema, table_id
     return out
 
 
-def read_uploaded_samples(schema: DataSchema, files: Sequence[tuple[str, bytes]], *,
-                          max_pixels: int = UPLOAD_MAX_PIXELS, workdir: str | Path | None = None) -> MultimodalDataset:
-    """Uploaded ``(file name, bytes)`` pairs as a dataset in ``schema`` (the model's).
-
-    Raises :class:`~fusioncore.data.errors.DataError` / :class:`ImageLoadError` (both
-    ``ValueError``) naming the file, row and column, or the missing/unknown modality.
-    """
-    if not files:
-        raise DataError("no files uploaded: upload one CSV per tabular modality and/or images")
+def _sort_uploads(schema: DataSchema, files: Sequence[tuple[str, bytes]]):
+    """(tables, images, labels file or None) of the uploads; one error listing every unusable file."""
     tabular = {m.name: m for m in schema.modalities if m.kind == "tabular"}
     tables, images, labels_file, problems = [], [], None, []
     for fname, payload in files:
@@ -171,72 +242,118 @@ def read_uploaded_samples(schema: DataSchema, files: Sequence[tuple[str, bytes]]
             problems.append(f"{fname}: unsupported file type {suffix or '(none)'}; expected .csv/.tsv tables or PNG/JPEG/TIFF images")
     if problems:
         raise DataError("some uploaded files cannot be used", problems)
+    return tables, images, labels_file
+
+
+def _read_labels(folder: Path, labels_file: tuple[str, bytes]) -> dict[str, str]:
+    """Sample id -> label of an uploaded ``labels.csv`` (the ``label`` column, else the second)."""
+    path = folder / Path(labels_file[0]).name
+    path.write_bytes(labels_file[1])
+    frame, ids, key = _keyed(path, None)
+    if frame.shape[1] == 0:
+        raise DataError(f"{labels_file[0]}: only a sample-id column ({key!r}); a labels table needs two columns, "
+                        "e.g. sample_id,label")
+    col = "label" if "label" in frame.columns else frame.columns[0]
+    return {sid: str(v).strip() for sid, v in zip(ids, frame[col].tolist())}
+
+
+def _stack_tables(read, sample_ids: list[str]):
+    """Specs, ``(n, d)`` features and presence of the uploaded tables, rows in ``sample_ids`` order."""
+    n = len(sample_ids)
+    specs, features, present = [], {}, []
+    for spec, rows, values in read:
+        out = np.zeros((n, *spec.shape), dtype=np.float32)
+        here = np.zeros(n, dtype=bool)
+        for i, sid in enumerate(sample_ids):
+            if sid in rows:
+                out[i], here[i] = values[rows[sid]], True
+        specs.append(spec)
+        features[spec.name] = out
+        present.append(here)
+    return specs, features, present
+
+
+def _read_images(folder: Path, schema: DataSchema, assigned, sample_ids: list[str], max_pixels: int):
+    """Specs, ``(n, C, H, W)`` inputs and presence per image modality; one error listing every bad image."""
+    n = len(sample_ids)
+    specs, features, present, bad = [], {}, [], []
+    for mspec in _image_spec(schema):
+        mine = {s: item for (m, s), item in assigned.items() if m == mspec.name}
+        if not mine:
+            continue
+        c, h, w = mspec.shape
+        out = np.zeros((n, c, h, w), dtype=np.float32)
+        here = np.zeros(n, dtype=bool)
+        for i, sid in enumerate(sample_ids):
+            if sid not in mine:
+                continue
+            fname, payload = mine[sid]
+            path = folder / f"img-{i}{Path(fname).suffix.lower()}"
+            path.write_bytes(payload)
+            try:
+                out[i] = to_model_input(read_image(path, max_pixels=max_pixels).pixels, (h, w))
+                here[i] = True
+            except ImageLoadError as err:
+                bad.append(f"{fname}: {str(err).replace(str(path) + ': ', '')}")
+        specs.append(ModalitySpec(mspec.name, "image", (c, h, w)))
+        features[mspec.name] = out
+        present.append(here)
+    if bad:
+        raise ImageLoadError("uploaded image(s) cannot be used (expected PNG, JPEG or TIFF):\n  " + "\n  ".join(bad))
+    return specs, features, present
+
+
+def _label_indices(label_map: dict[str, str], fname: str, sample_ids: list[str], classes) -> np.ndarray:
+    missing = [s for s in sample_ids if s not in label_map]
+    unknown = sorted({v for v in label_map.values() if v not in classes})
+    if unknown:
+        raise DataError(f"{fname}: label(s) {unknown} are not classes of the model ({list(classes)})")
+    if missing:
+        raise DataError(f"{fname}: no label for sample(s) {missing[:10]}")
+    return np.array([classes.index(label_map[s]) for s in sample_ids], dtype=np.int64)
+
+
+def _scrubbed(err: ValueError, folder: Path) -> None:
+    """Take the server's temporary folder out of ``err``'s message, in place (file names stay)."""
+    err.args = (str(err).replace(str(folder) + os.sep, "").replace(str(folder), "upload"),)
+
+
+def read_uploaded_samples(schema: DataSchema, files: Sequence[tuple[str, bytes]], *,
+                          max_pixels: int = UPLOAD_MAX_PIXELS, workdir: str | Path | None = None) -> MultimodalDataset:
+    """Uploaded ``(file name, bytes)`` pairs as a dataset in ``schema`` (the model's).
+
+    The files are written to a private temporary folder under ``workdir`` (removed on return)
+    so the package's readers can read them. Raises :class:`~fusioncore.data.errors.DataError`
+    / :class:`ImageLoadError` (both ``ValueError``) naming the uploaded file, row and column,
+    or the missing/unknown modality, never the server folder.
+    """
+    if not files:
+        raise DataError("no files uploaded: upload one CSV per tabular modality and/or images")
+    tables, images, labels_file = _sort_uploads(schema, files)
     with tempfile.TemporaryDirectory(prefix="fc-upload-", dir=workdir) as tmp:
         folder = Path(tmp)
-        read = []
-        for fname, payload in tables:
-            path = folder / Path(fname).name
-            path.write_bytes(payload)
-            spec, rows, values = read_modality_table(ModalityFile(Path(fname).stem, path, "tabular"), None)
-            read.append((spec, rows, values))
-        label_map = None
-        if labels_file is not None:
-            path = folder / Path(labels_file[0]).name
-            path.write_bytes(labels_file[1])
-            frame, ids, _ = _keyed(path, None)
-            col = "label" if "label" in frame.columns else frame.columns[0]
-            label_map = {sid: str(v).strip() for sid, v in zip(ids, frame[col].tolist())}
-        table_ids = list(dict.fromkeys(s for _, rows, _ in read for s in rows))
-        assigned = _assign_images(images, schema, table_ids)
-        sample_ids = list(dict.fromkeys(table_ids + [s for (_, s) in assigned]))
-        n = len(sample_ids)
-        specs, features, present = [], {}, []
-        for spec, rows, values in read:
-            out = np.zeros((n, *spec.shape), dtype=np.float32)
-            here = np.zeros(n, dtype=bool)
-            for i, sid in enumerate(sample_ids):
-                if sid in rows:
-                    out[i], here[i] = values[rows[sid]], True
-            specs.append(spec)
-            features[spec.name] = out
-            present.append(here)
-        bad = []
-        for mspec in _image_spec(schema):
-            mine = {s: item for (m, s), item in assigned.items() if m == mspec.name}
-            if not mine:
-                continue
-            c, h, w = mspec.shape
-            out = np.zeros((n, c, h, w), dtype=np.float32)
-            here = np.zeros(n, dtype=bool)
-            for i, sid in enumerate(sample_ids):
-                if sid not in mine:
-                    continue
-                fname, payload = mine[sid]
-                path = folder / f"img-{i}{Path(fname).suffix.lower()}"
+        try:
+            read = []
+            for fname, payload in tables:
+                path = folder / Path(fname).name
                 path.write_bytes(payload)
-                try:
-                    out[i] = to_model_input(read_image(path, max_pixels=max_pixels).pixels, (h, w))
-                    here[i] = True
-                except ImageLoadError as err:
-                    bad.append(f"{fname}: {str(err).replace(str(path) + ': ', '')}")
-            specs.append(ModalitySpec(mspec.name, "image", (c, h, w)))
-            features[mspec.name] = out
-            present.append(here)
-        if bad:
-            raise ImageLoadError("uploaded image(s) cannot be used (expected PNG, JPEG or TIFF):\n  " + "\n  ".join(bad))
-    labels, classes = None, schema.classes
-    if label_map is not None:
-        missing = [s for s in sample_ids if s not in label_map]
-        unknown = sorted({v for v in label_map.values() if v not in classes})
-        if unknown:
-            raise DataError(f"{labels_file[0]}: label(s) {unknown} are not classes of the model ({list(classes)})")
-        if missing:
-            raise DataError(f"{labels_file[0]}: no label for sample(s) {missing[:10]}")
-        labels = np.array([classes.index(label_map[s]) for s in sample_ids], dtype=np.int64)
+                read.append(read_modality_table(ModalityFile(Path(fname).stem, path, "tabular"), None))
+            label_map = None if labels_file is None else _read_labels(folder, labels_file)
+            table_ids = list(dict.fromkeys(s for _, rows, _ in read for s in rows))
+            assigned = _assign_images(images, schema, table_ids)
+            sample_ids = list(dict.fromkeys(table_ids + [s for (_, s) in assigned]))
+            specs, features, present = _stack_tables(read, sample_ids)
+            more = _read_images(folder, schema, assigned, sample_ids, max_pixels)
+        except ValueError as err:
+            _scrubbed(err, folder)
+            raise
+    specs, present = specs + more[0], present + more[2]
+    features.update(more[1])
+    labels = None if label_map is None else _label_indices(label_map, labels_file[0], sample_ids, schema.classes)
     data = MultimodalDataset(
-        schema=DataSchema(tuple(specs), classes),
+        schema=DataSchema(tuple(specs), schema.classes),
         features=features,
-        present=np.stack(present, axis=1) if present else np.zeros((n, 0), dtype=bool),
+        present=np.stack(present, axis=1) if present else np.zeros((len(sample_ids), 0), dtype=bool),
         labels=labels,
         sample_ids=tuple(sample_ids),
         source="uploaded samples",

@@ -12,6 +12,7 @@ from .export import (
     ExportResult,
     StaticExportError,
     export_figure,
+    export_ready,
     figure_bytes,
     find_browser,
     make_export_stem,
@@ -19,6 +20,7 @@ from .export import (
     provenance,
     render_static,
 )
+from ._common import add_subtitle, plain_text
 from .figures_cohort import (
     all_subsets,
     fidelity_curve_figure,
