@@ -35,6 +35,7 @@ pages = [
     st.Page("views/attention.py", title="Attention", icon=":material/grid_on:"),
     st.Page("views/tcp.py", title="TCP error", icon=":material/scatter_plot:"),
     st.Page("views/cohort.py", title="Cohort", icon=":material/table_view:"),
+    st.Page("views/slides.py", title="Slides", icon=":material/biotech:"),
     st.Page("views/glossary.py", title="Glossary", icon=":material/menu_book:"),
 ]
 page = st.navigation(pages)

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import TrainConfig, from_jsonable, schema_from_json, to_jsonable
+from .config import TrainConfig, from_jsonable, schema_from_json, schema_to_json, to_jsonable
 from .data.preprocessing import MinMaxScaler, preprocessing_from_json, preprocessing_to_json
 from .device import select_device
 from .registry import get_method
@@ -40,7 +40,7 @@ def save_checkpoint(model, path: str | Path, *, metrics: dict | None = None, ext
         "format_version": FORMAT_VERSION,
         "method": model.method,
         "model": to_jsonable(model.config),
-        "schema": to_jsonable(model.schema),
+        "schema": schema_to_json(model.schema),
         "preprocessing": preprocessing_to_json(model.preprocessing),
         "train": None if model.train_config is None else to_jsonable(model.train_config),
         "class_weights": None if model.class_weights is None else model.class_weights.tolist(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -25,12 +26,15 @@ class ModalitySpec:
     kind:     ``tabular`` (a feature vector), ``image`` (``(C, H, W)``) or ``sequence`` (``(L, d)``).
     features: feature names in column order (tabular); empty otherwise.
     shape:    per-sample shape without the batch: ``(d,)``, ``(C, H, W)`` or ``(L, d)``.
+    mpp:      microns per pixel of an image modality as the model takes it (its training
+              resolution), when the data says it; slide heatmaps run at this resolution.
     """
 
     name: str
     kind: ModalityKind
     shape: tuple[int, ...]
     features: tuple[str, ...] = ()
+    mpp: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("tabular", "image", "sequence"):
@@ -39,6 +43,9 @@ class ModalitySpec:
             raise ValueError(
                 f"modality {self.name!r}: {len(self.features)} feature names for {self.shape[0]} features"
             )
+        if self.mpp is not None and (self.kind != "image" or not math.isfinite(float(self.mpp)) or float(self.mpp) <= 0):
+            raise ValueError(f"modality {self.name!r}: mpp (microns per pixel) must be a positive number and is for "
+                             f"image modalities only, got {self.mpp!r} on a {self.kind} modality")
 
     @property
     def dim(self) -> int:
@@ -166,13 +173,19 @@ def dumps(obj: Any) -> str:
 
 
 def schema_to_json(schema: DataSchema) -> dict[str, Any]:
-    return to_jsonable(schema)
+    """The schema as JSON; an unknown ``mpp`` is left out, so checkpoints without one keep their bytes."""
+    data = to_jsonable(schema)
+    for m in data["modalities"]:
+        if m.get("mpp") is None:
+            m.pop("mpp", None)
+    return data
 
 
 def schema_from_json(data: dict[str, Any]) -> DataSchema:
     mods = tuple(
         ModalitySpec(
-            name=m["name"], kind=m["kind"], shape=tuple(m["shape"]), features=tuple(m.get("features", ()))
+            name=m["name"], kind=m["kind"], shape=tuple(m["shape"]), features=tuple(m.get("features", ())),
+            mpp=None if m.get("mpp") is None else float(m["mpp"]),
         )
         for m in data["modalities"]
     )

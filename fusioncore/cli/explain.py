@@ -1,4 +1,4 @@
-"""``fusioncore explain KIND``: explanations written to files (heatmap | attributions | fidelity).
+"""``fusioncore explain KIND``: explanations written to files (heatmap | attributions | fidelity | trust | slide | slides).
 
 Each kind is its own sub-command with its own options; a new kind is one ``add_*`` function
 registered in :data:`KINDS`.
@@ -10,6 +10,7 @@ import argparse
 
 from . import trust
 from .args import select_split
+from .slides import add_slide, add_slides
 
 
 def cmd_heatmap(args: argparse.Namespace) -> dict:
@@ -91,7 +92,7 @@ def add_fidelity(sub) -> None:
     p.set_defaults(func=cmd_fidelity)
 
 
-KINDS = [add_heatmap, add_attributions, add_fidelity, trust.add_trust]
+KINDS = [add_heatmap, add_attributions, add_fidelity, trust.add_trust, add_slide, add_slides]
 
 
 def add_parser(sub) -> None:

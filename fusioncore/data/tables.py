@@ -13,6 +13,11 @@ or a manifest ``fusioncore.json`` in that folder (or passed directly) naming the
      "modalities": {"rna": "rna.csv", "slide": {"file": "slides.csv", "kind": "image", "size": 64}},
      "test_fraction": 0.3, "seed": 0}
 
+An image modality may say its resolution, ``"mpp": 2.0``: microns per pixel of the images as the
+model takes them (after resizing to ``size``; 512-px tiles at 0.25 um/px resized to 64 px are
+2.0). It is kept in the schema, so a checkpoint records its training resolution and slide
+heatmaps run at it.
+
 A sample missing from a modality's table is *absent* for that modality. Without a ``split``
 column the samples are split at random, stratified by class, with the manifest's seed.
 """
@@ -43,6 +48,7 @@ class ModalityFile:
     path: Path
     kind: str = "auto"  # auto | tabular | image
     size: int = 64
+    mpp: float | None = None  # microns per pixel of the images as the model takes them (after resizing to size)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ def read_manifest(path: Path) -> TableManifest:
         kind = entry.get("kind", "auto")
         if kind not in ("auto", "tabular", "image"):
             raise DataError(f"{path}: modalities.{name}.kind must be auto, tabular or image, got {kind!r}")
-        mods.append(ModalityFile(name, folder / entry["file"], kind, int(entry.get("size", 64))))
+        mods.append(ModalityFile(name, folder / entry["file"], kind, int(entry.get("size", 64)), _mpp(path, name, entry)))
     known = {"modalities", "labels", "id_column", "label_column", "split_column", "test_fraction", "seed", "classes"}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -107,6 +113,16 @@ def read_manifest(path: Path) -> TableManifest:
         seed=int(raw.get("seed", 0)),
         classes=tuple(raw.get("classes", ())),
     )
+
+
+def _mpp(path: Path, name: str, entry: dict) -> float | None:
+    """``modalities.NAME.mpp``: microns per pixel of the model's input images (optional)."""
+    value = entry.get("mpp")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise DataError(f"{path}: modalities.{name}.mpp must be a positive number (microns per pixel), got {value!r}")
+    return float(value)
 
 
 def _id_column(frame: pd.DataFrame, path: Path, requested: str | None) -> str:
@@ -143,8 +159,8 @@ def read_modality_table(
         from .images import load_image_column
 
         column = image_cols[0] if image_cols else frame.columns[0]
-        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], mod.size)
-        spec = ModalitySpec(name=mod.name, kind="image", shape=tuple(values.shape[1:]))
+        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], (mod.size, mod.size))
+        spec = ModalitySpec(name=mod.name, kind="image", shape=tuple(values.shape[1:]), mpp=mod.mpp)
     else:
         if frame.shape[1] == 0:
             raise DataError(f"{mod.path}: no feature columns besides the sample id")

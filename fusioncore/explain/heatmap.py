@@ -181,7 +181,8 @@ def overlay(pixels: np.ndarray, heat: np.ndarray, *, colormap: str = "viridis", 
             vmin: float = 0.0, vmax: float = 1.0, rows_per_chunk: int = 1024) -> np.ndarray:
     """``(H, W, 3)`` uint8 image blended with the colour-mapped ``(H, W)`` map (§5a: viridis, α 0.6).
 
-    Done in row chunks so the float temporaries stay small for gigapixel-class images.
+    Pixels where the map is NaN (no value: e.g. glass on a slide) keep the image unblended. Done
+    in row chunks so the float temporaries stay small for gigapixel-class images.
     """
     import matplotlib
 
@@ -191,10 +192,13 @@ def overlay(pixels: np.ndarray, heat: np.ndarray, *, colormap: str = "viridis", 
     out = np.empty(pixels.shape[:2] + (3,), dtype=np.uint8)
     scale = max(vmax - vmin, 1e-12)
     for r in range(0, heat.shape[0], rows_per_chunk):
-        norm = np.clip((heat[r : r + rows_per_chunk] - vmin) / scale, 0.0, 1.0)
+        part = heat[r : r + rows_per_chunk]
+        valid = np.isfinite(part)[..., None]
+        norm = np.clip((np.nan_to_num(part, nan=vmin) - vmin) / scale, 0.0, 1.0)
         colour = cmap(norm, bytes=True)[..., :3].astype(np.float32)
         base = np.asarray(pixels[r : r + rows_per_chunk, :, :3], dtype=np.float32)
-        out[r : r + rows_per_chunk] = np.clip((1 - alpha) * base + alpha * colour + 0.5, 0, 255).astype(np.uint8)
+        blend = np.where(valid, (1 - alpha) * base + alpha * colour, base)
+        out[r : r + rows_per_chunk] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
