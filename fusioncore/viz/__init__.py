@@ -43,6 +43,7 @@ from .figures_maps import (
     image_heatmap_figure,
     token_labels,
 )
+from .figures_patches import patch_attention_data, patch_attention_figure
 from .figures_sample import (
     attribution_bar_data,
     attribution_bar_figure,
