@@ -1,6 +1,9 @@
-"""Attention view (MCA / Zorro / EAO): the mask, per-layer/per-head maps, channel x modality mass."""
+"""Attention view (MCA / Zorro / EAO / hybrid): the mask, per-layer/per-head maps, channel x modality
+mass and, for an image cut into patch tokens, the attention each reader pays to each patch over the tile."""
 
 import streamlit as st
+
+from fusioncore.explain.attention_patches import reader_names
 
 import state
 import widgets
@@ -8,8 +11,9 @@ import widgets
 ctx = widgets.context()
 st.title("Attention view")
 if not ctx.summary.has_attention:
-    st.info(f"The loaded model ({ctx.summary.method}) has no attention maps. Load an MCA, Zorro, EAO or hybrid "
-            "checkpoint to see them; the sample view shows this model's own explanations.")
+    st.info(f"The loaded model ({ctx.summary.method}) has no attention maps. Choose an MCA, Zorro, EAO or hybrid "
+            "model under 'Demo model' in the sidebar (or load such a checkpoint) to see them; the sample view "
+            "shows this model's own explanations.")
     st.stop()
 index, pattern = widgets.sample_controls(ctx, prefix="att_")
 exp = widgets.explanation(ctx, index, pattern)
@@ -48,3 +52,31 @@ if exp.attention.channel_modality is not None:
     show("channel_modality")
 else:
     st.caption(f"{exp.method} has no fusion channels.")
+
+
+def image_attention(modality: str, j: int) -> None:
+    """The attention each reader (fusion channel, return token / readout, the patches themselves)
+    pays to each patch of image ``modality``, over the tile."""
+    st.subheader(f"Attention over the image ({modality})")
+    if not exp.present[j]:
+        st.caption(f"{modality} is {'switched off' if exp.available[j] else 'missing in this sample'}: "
+                   "its patches are masked, no reader attends to them.")
+        return
+    readers = reader_names(exp.attention, j, modality)
+    st.caption("Each map is the share of one reader's attention to this image that goes to each patch "
+               "(mean over the fusion tokens of a channel, the chosen layers and heads); the red boxes "
+               "are its most attended patches. 'mass' is how much of the reader's attention goes to the image at all.")
+    c1, c2, c3, c4 = st.columns(4)
+    reader = c1.selectbox("Reader", ["all readers"] + readers, key=f"att_reader_{modality}")
+    layer = c2.selectbox("Layers", ["mean"] + list(range(n_layers)), key=f"att_patch_layer_{modality}")
+    head = c3.selectbox("Heads", ["mean"] + list(range(n_heads)), key=f"att_patch_head_{modality}")
+    top_k = c4.slider("Top-k patches", 0, 16, 5, key=f"att_patch_topk_{modality}")
+    params = {"modality": modality, "reader": None if reader == "all readers" else reader,
+              "layer": None if layer == "mean" else int(layer), "head": None if head == "mean" else int(head),
+              "top_k": int(top_k)}
+    show("patch_attention", params, export_key=f"patch_attention_{modality}")
+
+
+for j, name in enumerate(exp.modality_names):
+    if ctx.model.patch_grid(name) is not None:
+        image_attention(name, j)

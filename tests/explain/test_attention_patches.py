@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import fusioncore as fc
-from fusioncore.config import TrainConfig
 from fusioncore.data.dataset import to_batch
 from fusioncore.data.synthetic_cohort import auroc, make_synthetic_cohort
 from fusioncore.explain.attention_patches import (
@@ -18,7 +17,7 @@ from fusioncore.explain.attention_patches import (
     patch_attention_fidelity,
     reader_names,
 )
-from fusioncore.training import fit
+from fusioncore.training.loop import fit_preprocessing
 from fusioncore.types import AttentionMaps
 
 # tokens: image patches 0-3 (a 2 x 2 grid), one tabular token, channel 0 (sees the image), channel 1 (does not)
@@ -98,7 +97,7 @@ def test_real_models_give_a_share_per_patch(cohort, method):
     torch.manual_seed(0)
     kw = {"image_tokens": "patches", "image_patch_size": 4} if method == "hybrid" else {"image_patch_size": 4, "dim": 16}
     model = fc.create_model(method, cohort.data.schema, **kw)
-    fit(model, cohort.data, TrainConfig(epochs=0, scheduler="none"), progress=False)  # preprocessing only
+    model.preprocessing = fit_preprocessing(cohort.data)  # untrained: only the plumbing is tested
     assert image_grid(model, "histology") == (4, 4)
     with pytest.raises(ValueError, match="does not tokenise 'mrna'"):
         image_grid(model, "mrna")
@@ -118,3 +117,24 @@ def test_fidelity_needs_patch_tokens(cohort):
     model = fc.create_model("hybrid", cohort.data.schema)  # the image through the SmallCNN, not patches
     with pytest.raises(ValueError, match="no image modality tokenised into patches"):
         patch_attention_fidelity(model, cohort)
+
+
+def test_dashboard_view_draws_every_reader_or_one(cohort):
+    from fusioncore.inspect import explain_sample
+    from fusioncore.inspect.figures import sample_figure
+
+    torch.manual_seed(0)
+    model = fc.create_model("mca", cohort.data.schema, image_patch_size=4, dim=16)
+    model.preprocessing = fit_preprocessing(cohort.data)
+    exp = explain_sample(model, cohort.data, 2)
+    assert exp.patch_size == 4
+    every = sample_figure("patch_attention", exp, modality="histology", top_k=2)
+    readers = reader_names(exp.attention, 0, "histology")
+    assert sorted(set(every.data["reader"])) == sorted(readers) and len(every.data) == 16 * len(readers)
+    assert every.view == "patch-attention-histology" and every.sample_id == exp.sample_id
+    one = sample_figure("patch_attention", exp, modality="histology", reader=readers[0], layer=0, head=1)
+    assert set(one.data["reader"]) == {readers[0]} and one.extra == {"layer": 0, "head": 1}
+    with pytest.raises(ValueError, match="no attention reader 'nobody'"):
+        sample_figure("patch_attention", exp, modality="histology", reader="nobody")
+    off = sample_figure("patch_attention", explain_sample(model, cohort.data, 2, {"histology": False}), modality="histology")
+    assert off.data.empty and "absent" in off.figure.layout.annotations[0].text
