@@ -65,7 +65,7 @@ def patch_attention_figure(
     opacity: float = 0.55,
     colorscale: str = "Viridis",
     top_k: int = 5,
-    columns: int = 4,
+    columns: int = 3,
     present: bool = True,
     title: str | None = "Attention to each image patch, per reader",
 ) -> go.Figure:
@@ -103,10 +103,10 @@ def patch_attention_figure(
             x0, y0 = p["patch_col"] * pw - 0.5, p["patch_row"] * ph - 0.5
             fig.add_shape(type="rect", xref=f"x{ref}", yref=f"y{ref}", x0=x0, y0=y0, x1=x0 + pw, y1=y0 + ph,
                           line=dict(color="red", width=1.5))
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    fig.update_xaxes(showticklabels=False, ticks="")
+    fig.update_yaxes(showticklabels=False, ticks="", autorange="reversed")
     fig.update_annotations(font_size=11)
-    side = 230
+    side = 260
     return base_layout(fig, title, height=side * nrows + 100, width=side * ncols + 120,
                        coloraxis=dict(colorscale=colorscale, cmin=0.0, cmax=zmax,
                                       colorbar=dict(title="share of<br>image attention")))
