@@ -16,12 +16,22 @@ import sidebar  # noqa: E402
 import widgets  # noqa: E402
 
 st.set_page_config(page_title="fusioncore explainability", page_icon=":microscope:", layout="wide")
+# A 1280 x 720 laptop: less padding above the page, smaller headings and metric values, so the
+# prediction, the switches and the first explanation share the first screen.
+st.html("""<style>
+.block-container, [data-testid="stMainBlockContainer"] {padding-top: 2.2rem; padding-bottom: 1rem;}
+[data-testid="stMain"] h1 {font-size: 1.7rem; padding: 0.2rem 0 0.4rem 0;}
+[data-testid="stMain"] h2, [data-testid="stMain"] h3 {font-size: 1.15rem; padding: 0.4rem 0 0.2rem 0;}
+[data-testid="stMetricValue"] {font-size: 1.35rem;}
+</style>""")
 widgets.notice()
+st.session_state.pop(widgets.LOAD_ERROR, None)  # the sidebar records this run's loading error, if any
 st.session_state["context"] = sidebar.sidebar()
 pages = [
     st.Page("views/sample.py", title="Sample", icon=":material/person_search:", default=True),
     st.Page("views/attention.py", title="Attention", icon=":material/grid_on:"),
     st.Page("views/tcp.py", title="TCP error", icon=":material/scatter_plot:"),
     st.Page("views/cohort.py", title="Cohort", icon=":material/table_view:"),
+    st.Page("views/glossary.py", title="Glossary", icon=":material/menu_book:"),
 ]
 st.navigation(pages).run()

@@ -16,7 +16,7 @@ import streamlit as st
 from fusioncore.inspect import demo_assets, model_summary
 
 import loading
-from widgets import Context, sticky
+from widgets import Context, load_error, sticky
 
 MODEL_SOURCES = ("Bundled demo", "Checkpoint folder", "Upload checkpoint (.zip)")
 DATA_SOURCES = ("Bundled demo cohort", "Dataset folder", "Upload samples")
@@ -28,8 +28,8 @@ def _model_from_sidebar() -> tuple[Any, str, str, str | None, str] | None:
     if source == MODEL_SOURCES[0]:
         assets = demo_assets()
         if not assets.available:
-            st.error(f"The bundled demo checkpoints are missing in {assets.folder}. "
-                     "Build them with `python scripts/build_assets.py`, or load a checkpoint folder or .zip.")
+            load_error(f"The bundled demo checkpoints are missing in {assets.folder}. "
+                       "Build them with `python scripts/build_assets.py`, or load a checkpoint folder or .zip.")
             return None
         names = list(assets.checkpoints)
         name = sticky(st.selectbox, "demo_model", names[0], label="Demo model", options=names, format_func=assets.label)
@@ -91,7 +91,7 @@ def sidebar() -> Context | None:
         try:
             loaded = _model_from_sidebar()
         except ValueError as err:
-            st.error(f"Cannot load the model: {err}")
+            load_error(f"Cannot load the model: {err}")
             return None
         if loaded is None:
             return None
@@ -106,7 +106,7 @@ def sidebar() -> Context | None:
             data, data_key, split = got
             data = loading.aligned(model_key, data_key, model, data)
         except ValueError as err:
-            st.error(f"Cannot use this data with the model: {err}")
+            load_error(f"Cannot use this data with the model: {err}")
             return None
         st.caption(f"{data.source}: {len(data)} samples")
         for note in data.notes:

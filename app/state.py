@@ -2,7 +2,9 @@
 cached in ``loading.py``.
 
 * a sample explanation once per (model, cohort, sample, presence pattern) (``st.cache_data``);
-* cohort predictions and the robustness matrix once per (model, cohort).
+* captum attributions once per (model, cohort, sample, pattern, method);
+* cohort predictions and the robustness matrix once per (model, cohort);
+* the out-of-distribution check of a sample's image once per (model, cohort, sample, modality).
 
 The model and the data are passed with a leading underscore (Streamlit does not hash them) and
 identified by the string keys before them, so a widget that does not change a key never
@@ -12,6 +14,7 @@ recomputes anything.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Callable
 
 import streamlit as st
@@ -34,8 +37,56 @@ def explain(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], method: str, _model, _data):
+def _attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], method: str, _model, _data):
     return fi.sample_attributions(_model, _data, index, list(pattern), method=method)
+
+
+def attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], method: str, model, data):
+    """Captum attributions of one sample, once per (model, cohort, sample, pattern, method); the
+    session remembers which were computed, so the page shows them again without a new click."""
+    result = _attributions(model_key, data_key, index, pattern, method, model, data)
+    st.session_state.setdefault("_attributions_done", set()).add((model_key, data_key, index, pattern, method))
+    return result
+
+
+def has_attributions(ctx, index: int, pattern: tuple[bool, ...], method: str) -> bool:
+    return (ctx.model_key, ctx.data_key, index, pattern, method) in st.session_state.get("_attributions_done", set())
+
+
+UPLOADED_FILES = "data_files"  # the sidebar's sample uploader (its widget key)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _upload_checks(model_key: str, data_key: str, _model, _files, _sample_ids) -> dict:
+    from fusioncore.inspect.notices import uploaded_image_checks
+
+    return uploaded_image_checks(_model, _files, _sample_ids)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _input_check(model_key: str, data_key: str, index: int, modality: str, _model, _image):
+    from fusioncore.inspect.notices import check_model_input
+
+    return check_model_input(_model, modality, _image)
+
+
+def upload_warnings(ctx, sample_id: str, modality: str) -> list[str]:
+    """Out-of-distribution sentences for one sample's image: from the uploaded file itself
+    (size, aspect, colours) for uploaded samples, from the model input otherwise (colours)."""
+    from fusioncore.inspect.notices import check_lines
+
+    check = None
+    files = st.session_state.get(UPLOADED_FILES) if ctx.data_key.startswith("upload:") else None
+    if files:
+        items = tuple((f.name, f.getvalue()) for f in files)
+        try:
+            check = _upload_checks(ctx.model_key, ctx.data_key, ctx.model, items, tuple(ctx.sample_ids)).get((sample_id, modality))
+        except ValueError as err:
+            return [f"The out-of-distribution check could not read the upload: {err}"]
+    if check is None:
+        index = ctx.sample_ids.index(sample_id)
+        check = _input_check(ctx.model_key, ctx.data_key, index, modality, ctx.model, ctx.data.features[modality][index])
+    return check_lines(check)
 
 
 @st.cache_resource(show_spinner=False)
@@ -87,3 +138,62 @@ def browser() -> str | None:
     from fusioncore import viz
 
     return viz.find_browser()
+
+
+# -- trust checks (app/trust_panel.py): long work with a progress bar, kept apart from the cohort
+# results above so that many checked samples never evict a cohort.
+@st.cache_resource(show_spinner=False)
+def _trust_results() -> OrderedDict:
+    return OrderedDict()
+
+
+def _remember_trust(key: tuple, compute: Callable[[], Any], max_entries: int) -> Any:
+    store = _trust_results()
+    if key not in store:
+        store[key] = compute()
+    store.move_to_end(key)
+    while len(store) > max_entries:
+        store.popitem(last=False)
+    return store[key]
+
+
+def has_trust(key: tuple) -> bool:
+    """Whether a trust result is cached (the panel shows it without a button press)."""
+    return key in _trust_results()
+
+
+def sample_trust_key(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], attribution: str | None) -> tuple:
+    return ("trust-sample", model_key, data_key, int(index), tuple(pattern), attribution)
+
+
+def sample_trust(key: tuple, model, data, truth, progress=None):
+    """The trust checks of one sample under one presence pattern, once per (model, sample, pattern)."""
+    from fusioncore.explain.trust_assess import SAMPLE_SETTINGS, assess_sample
+
+    _, _, _, index, pattern, attribution = key
+    settings = replace(SAMPLE_SETTINGS, attribution=attribution)
+    return _remember_trust(key, lambda: assess_sample(model, data, index, pattern, truth=truth, settings=settings,
+                                                      progress=progress), max_entries=64)
+
+
+def cohort_trust_key(model_key: str, data_key: str, n_samples: int) -> tuple:
+    return ("trust-cohort", model_key, data_key, int(n_samples))
+
+
+def cohort_trust(key: tuple, model, data, truth, progress=None):
+    """The trust checks of the cohort's first ``n_samples`` samples, once per (model, cohort, n)."""
+    from fusioncore.explain.trust_assess import assess_trust
+
+    n = key[-1]
+    rows = list(range(min(n, len(data))))
+    masks = None if truth is None else {k: v[rows] for k, v in truth.items()}
+    return _remember_trust(key, lambda: assess_trust(model, data.subset(rows), reference=data, truth=masks, progress=progress),
+                           max_entries=8)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def planted_truth(data_key: str, _data):
+    """The demo cohort's planted truth for these samples (None for other data), once per cohort."""
+    from fusioncore.explain.trust_assess import demo_planted_truth
+
+    return demo_planted_truth(_data)

@@ -1,24 +1,37 @@
-"""Widgets shared by the pages: the page context, sticky selections, sample controls, export buttons, notice.
+"""Widgets shared by the pages: the page context, kept controls, sample controls, notices,
+help texts, errors in the main area, export buttons.
 
 The sidebar (``sidebar.py``, rendered by the entry script) puts a :class:`Context` in
 ``st.session_state["context"]``; :func:`context` hands it to the pages. Every library error (a
 ``ValueError``) becomes an ``st.error`` naming what is wrong, never a stack trace.
+
+**Why :func:`control` exists.** A Streamlit page that ends early (``st.stop()``, an exception)
+leaves the server holding the values of widgets it did not draw, while the browser forgets
+them; when the widget comes back the browser draws its *default* and the server computes with
+the *old value* — switches drawn off while the prediction used them on. :func:`control` makes
+the value the app computes with the single source of truth: it is kept in a plain session
+entry (scoped by the loaded model and data), re-sent to the browser whenever the widget's own
+state disagrees, and passed as the widget's default, so what is drawn is what is used.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import streamlit as st
 
-from fusioncore import viz
 from fusioncore.inspect import ModelSummary
-from fusioncore.inspect.figures import FigureBundle
+from fusioncore.inspect.glossary import help_text
+from fusioncore.inspect.notices import default_index, split_of, synthetic_notice
 
 import state
 
 NOTICE = "Research use only — not for diagnosis. No usage statistics are sent."
+DEMO_DATA_KEY = "demo"  # the sidebar's data key of the bundled demo cohort
+LOAD_ERROR = "_load_error"
+_MISSING = object()
 
 
 @dataclass
@@ -39,7 +52,19 @@ class Context:
     def sample_ids(self) -> list[str]:
         return list(self.data.sample_ids)
 
+    @property
+    def scope(self) -> str:
+        """A short key of (model, data): page controls are kept per scope, so a new model or
+        dataset starts from defaults instead of inheriting another model's switches."""
+        return hashlib.sha1(f"{self.model_key}\0{self.data_key}".encode()).hexdigest()[:12]
+
+    @property
+    def data_is_demo(self) -> bool:
+        return self.data_key == DEMO_DATA_KEY
+
     def provenance(self, view: str, sample_id: str | None = None, active: list[str] | None = None, **extra) -> dict:
+        from fusioncore import viz
+
         train = getattr(self.model, "train_config", None)
         return viz.provenance(view=view, method=self.summary.method, checkpoint_sha256=self.checkpoint_sha256,
                               config=self.model.config, seed=getattr(train, "seed", None), sample_id=sample_id,
@@ -51,92 +76,163 @@ def notice() -> None:
     st.caption(f":warning: **{NOTICE}**")
 
 
-def sticky(widget: Callable, key: str, default: Any, *, prefix: str = "", **kwargs: Any) -> Any:
-    """A widget whose value survives page switches (Streamlit drops state of unrendered widgets).
+# -- controls whose drawn value is the used value ---------------------------------------------
 
-    The value is stored under ``key``; the widget itself is keyed ``prefix + key``, so the same
-    setting shown on two pages (the sample and attention views) uses distinct widgets that share
-    one stored value.
+
+def _commit(widget_key: str, store: str) -> None:
+    st.session_state[store] = st.session_state[widget_key]
+
+
+def _default_argument(widget: Callable, value: Any, options: Any) -> dict:
+    """The keyword that sets ``widget``'s own default to ``value``."""
+    name = getattr(widget, "__name__", "")
+    if name in ("selectbox", "radio"):
+        return {"index": list(options).index(value)}
+    if name == "multiselect":
+        return {"default": value}
+    return {"value": value}
+
+
+def control(widget: Callable, key: str, default: Any, *, scope: str = "", prefix: str = "", **kwargs: Any) -> Any:
+    """Draw ``widget`` keyed ``prefix + key`` and return the value it shows (see the module doc).
+
+    ``scope``: controls of one (model, data) pair (``Context.scope``); ``prefix``: the same
+    setting drawn on two pages (sample and attention views) as two widgets sharing one value.
+    ``default`` is used when nothing is kept yet or the kept value is not among ``options``.
+    ``bind="query-params"`` (passed on to the widget) also keeps the value in the page's URL, so
+    a reload or a shared link opens with it.
     """
-    store = f"_sticky_{key}"
-    key = prefix + key
+    store = f"_kept:{scope}:{key}"
     options = kwargs.get("options")
-    value = st.session_state.get(key, st.session_state.get(store, default))
+    widget_key = prefix + key
+    bound = kwargs.get("bind") == "query-params"
+    base_default = default
+    if bound and store not in st.session_state and widget_key in st.query_params:
+        default = _from_url(st.query_params[widget_key], default, options)  # a reloaded page keeps its URL's value
+    value = st.session_state.get(store, default)
     if options is not None and value not in list(options):
-        st.session_state.pop(key, None)
         value = default
-    if key not in st.session_state:
-        st.session_state[key] = value
-    value = widget(key=key, **kwargs)
-    st.session_state[store] = value
-    return value
+    if st.session_state.get(widget_key, _MISSING) != value:
+        st.session_state[widget_key] = value  # the browser redraws what the app will use
+    else:  # what it draws if it forgot the widget; a URL-bound widget keeps its true default (the
+        # URL drops a parameter equal to it) and is redrawn from the URL instead
+        kwargs.update(_default_argument(widget, base_default if bound else value, options))
+    result = widget(key=widget_key, on_change=_commit, args=(widget_key, store), **kwargs)
+    st.session_state[store] = result
+    return result
 
 
-def set_sticky(key: str, value: Any, prefixes: tuple[str, ...] = ("", "att_")) -> None:
-    """Preset a sticky setting (e.g. the cohort table opening a sample) before it is rendered."""
-    st.session_state[f"_sticky_{key}"] = value
-    for prefix in prefixes:
-        st.session_state.pop(prefix + key, None)
+def tabs(key: str, labels: list[str], *, scope: str = "") -> list:
+    """Lazy tabs: only the open tab's content needs to run (``TabContainer.open``). The open
+    tab is kept like a :func:`control`, so the tab drawn open is the one whose content is sent."""
+    store = f"_kept:{scope}:{key}"
+    chosen = st.session_state.get(store, labels[0])
+    if chosen not in labels:
+        chosen = labels[0]
+    if st.session_state.get(key, _MISSING) not in (_MISSING, chosen):
+        st.session_state[key] = chosen
+    containers = st.tabs(labels, key=key, default=chosen, on_change=_commit, args=(key, store))
+    st.session_state[store] = next((label for label, c in zip(labels, containers) if c.open), chosen)
+    return containers
+
+
+def _from_url(text: str, default: Any, options: Any) -> Any:
+    """A query-parameter string as a value of the widget's type (options, text, number or flag)."""
+    if options is not None:
+        return next((o for o in options if str(o) == text), default)
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, (int, float)):
+        try:
+            return type(default)(text)
+        except ValueError:
+            return default
+    return text
+
+
+def sticky(widget: Callable, key: str, default: Any, *, prefix: str = "", **kwargs: Any) -> Any:
+    """A :func:`control` outside any model/data scope (the sidebar's source choices)."""
+    return control(widget, key, default, prefix=prefix, **kwargs)
+
+
+def preset(ctx: Context, key: str, value: Any) -> None:
+    """Set a control of ``ctx`` before it is drawn (e.g. the cohort table opening a sample)."""
+    st.session_state[f"_kept:{ctx.scope}:{key}"] = value
+
+
+def helptip(term: str) -> str:
+    """The glossary's one-sentence help of ``term``, for a widget's or heading's ``help=``."""
+    return help_text(term)
+
+
+# -- page frame: context, errors, notices -----------------------------------------------------
+
+
+def load_error(message: str) -> None:
+    """Show a model/data loading error in the sidebar *and* remember it for the main area."""
+    st.session_state[LOAD_ERROR] = message
+    st.error(message)
 
 
 def context() -> Context:
-    """The context the entry script stored; stops the page (with a message) when there is none."""
+    """The context the entry script stored; stops the page with the reason in the main area
+    (the loading error, or what to choose) when there is none."""
     ctx = st.session_state.get("context")
     if ctx is None:
-        st.info("Choose a model and data in the sidebar.")
+        error = st.session_state.get(LOAD_ERROR)
+        if error:
+            st.error(error)
+        else:
+            st.info("Choose a model and data in the sidebar.")
         st.stop()
     return ctx
 
 
-def export_buttons(bundle: FigureBundle, ctx: Context, active: list[str] | None = None, key: str = "") -> None:
-    """Download buttons for PNG, SVG, PDF, HTML, CSV and the JSON provenance of one figure.
+def page_notices(ctx: Context) -> None:
+    """The synthetic-demo notice (every page), in the main area."""
+    text = synthetic_notice(ctx.summary, ctx.data_is_demo)
+    if text:
+        st.warning(text, icon=":material/science:")
 
-    Files are produced only when a button is clicked (deferred downloads), so a re-render costs
-    nothing; static formats go through kaleido with a timeout and fall back to matplotlib.
-    """
-    sid = bundle.sample_id
-    stem = viz.make_export_stem(bundle.view, ctx.model_label, sid)
-    fig, data = bundle.figure, bundle.data
 
-    def make(fmt: str) -> Callable[[], bytes]:
-        def render() -> bytes:
-            # provenance (package versions, time) is gathered on click, not on every re-render
-            prov = ctx.provenance(bundle.view, sid, active, **(bundle.extra or {}))
-            return viz.figure_bytes(fig, data, prov, stem, [fmt], timeout_s=30).files[fmt]
+def image_notice(line: str) -> None:
+    """An out-of-distribution warning, visible; the note that the check is unavailable is left to
+    the page (it is said once, in the caption under the figure)."""
+    from fusioncore.inspect.notices import UNAVAILABLE
 
-        return render
-
-    with st.expander(f"Export {bundle.view}"):
-        cols = st.columns(6)
-        for col, fmt in zip(cols, viz.ALL_FORMATS):
-            col.download_button(fmt.upper(), make(fmt), file_name=f"{stem}.{fmt}", mime=viz.export.MIME_TYPES[fmt],
-                                key=f"dl_{key or bundle.view}_{fmt}", on_click="ignore")
-        browser = state.browser()
-        st.caption(f"Static images: kaleido with {browser} (30 s timeout; matplotlib fallback if it fails)" if browser
-                   else "Static images: no Chrome/Chromium found, drawn by the browser-free matplotlib renderer")
+    if line == UNAVAILABLE:
+        return
+    st.warning(line, icon=":material/warning:")
 
 
 def sample_controls(ctx: Context, prefix: str = "") -> tuple[int, tuple[bool, ...]]:
-    """The sample selector and one present/absent toggle per modality (shared by the sample and
-    attention views, sticky across pages); returns (row index, presence pattern)."""
+    """The sample selector (with its split), one switch per modality; returns (row index,
+    presence pattern). Shared by the sample and attention views: the same value on both."""
     ids = ctx.sample_ids
-    stored = st.session_state.get("_sticky_sample")
-    default = stored if stored in ids else ids[0]
-    sid = sticky(st.selectbox, "sample", default, prefix=prefix, label="Sample", options=ids)
+    default = ids[default_index(ctx.split)]
+    names = ctx.summary.modalities
+    c_sample, c_switches = st.columns([1, 3], vertical_alignment="bottom")
+    sid = control(c_sample.selectbox, "sample", default, scope=ctx.scope, prefix=prefix, label="Sample", options=ids,
+                  format_func=lambda s: _sample_label(ctx, ids, s), help=helptip("split"))
     index = ids.index(sid)
     available = ctx.data.present[index]
-    names = ctx.summary.modalities
-    st.write("Modalities (switch one off to see the prediction without it):")
-    cols = st.columns(len(names))
     pattern = []
-    for col, name, here in zip(cols, names, available):
-        with col:
-            if here:
-                pattern.append(bool(sticky(st.toggle, f"toggle_{name}", True, prefix=prefix, label=name)))
-            else:
-                st.toggle(name, value=False, disabled=True, key=f"{prefix}na_{name}", help="not in this sample's data")
-                pattern.append(False)
+    with c_switches:
+        st.caption("Modalities used (switch one off to predict without it)", help=helptip("modality switch"))
+        for col, name, here in zip(st.columns(len(names)), names, available):
+            with col:
+                if here:
+                    pattern.append(bool(control(st.toggle, f"toggle_{name}", True, scope=ctx.scope, prefix=prefix,
+                                                label=name)))
+                else:
+                    st.toggle(name, value=False, disabled=True, key=f"{prefix}na_{name}", help="not in this sample's data")
+                    pattern.append(False)
     return index, tuple(pattern)
+
+
+def _sample_label(ctx: Context, ids: list[str], sid: str) -> str:
+    tag = split_of(ctx.split, ids.index(sid)) if ctx.split is not None else None
+    return f"{sid} ({tag})" if tag else sid
 
 
 def explanation(ctx: Context, index: int, pattern: tuple[bool, ...]):
@@ -149,3 +245,38 @@ def explanation(ctx: Context, index: int, pattern: tuple[bool, ...]):
     except ValueError as err:
         st.error(str(err))
         return None
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def export_buttons(bundle, ctx: Context, active: list[str] | None = None, key: str = "") -> None:
+    """Download buttons for PNG, SVG, PDF, HTML, CSV and the JSON provenance of one figure.
+
+    Files are produced only when a button is clicked (deferred downloads), so a re-render costs
+    nothing; static formats go through the warm kaleido renderer (matplotlib fallback). The file
+    names and the provenance name the sample, the explained class, the modalities switched off
+    and every control of the figure (``bundle.extra``).
+    """
+    from fusioncore import viz
+
+    stem = bundle.export_stem(ctx.model_label)
+    data = bundle.data
+
+    def make(fmt: str) -> Callable[[], bytes]:
+        def render() -> bytes:
+            # provenance (package versions, time) is gathered on click, not on every re-render
+            prov = ctx.provenance(bundle.view, bundle.sample_id, active, **bundle.provenance_extra())
+            return viz.figure_bytes(bundle.titled_figure(), data, prov, stem, [fmt], timeout_s=30).files[fmt]
+
+        return render
+
+    with st.popover(f"Export {bundle.view}", icon=":material/download:"):
+        cols = st.columns(3)
+        for i, fmt in enumerate(viz.ALL_FORMATS):
+            cols[i % 3].download_button(fmt.upper(), make(fmt), file_name=f"{stem}.{fmt}",
+                                        mime=viz.export.MIME_TYPES[fmt], key=f"dl_{key or bundle.view}_{fmt}",
+                                        on_click="ignore")
+        browser = state.browser()
+        st.caption(f"`{stem}.*` — static images by a warm kaleido renderer ({browser}; matplotlib fallback)" if browser
+                   else f"`{stem}.*` — no Chrome/Chromium found: static images by the matplotlib renderer")

@@ -108,7 +108,7 @@ ATTENTION_DEMOS = ("mca_image_omics", "zorro_image_omics", "eao_image_omics", "h
 
 
 def test_attention_demos_find_the_planted_patches(fidelity):
-    """docs/results.md section 6: patch attention ranks the planted patches far above the rest (the
+    """docs/results.md section 7: patch attention ranks the planted patches far above the rest (the
     stored values are re-derived from the checkpoints in test_checkpoint_reproduces_its_metrics)."""
     for name in ATTENTION_DEMOS:
         model = fidelity[name]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import trust
 from .args import select_split
 
 
@@ -90,7 +91,7 @@ def add_fidelity(sub) -> None:
     p.set_defaults(func=cmd_fidelity)
 
 
-KINDS = [add_heatmap, add_attributions, add_fidelity]
+KINDS = [add_heatmap, add_attributions, add_fidelity, trust.add_trust]
 
 
 def add_parser(sub) -> None:

@@ -8,9 +8,10 @@ Every image the package reads goes through :func:`read_image`, which
 * converts to 8-bit RGB and *states* the conversion (grayscale replicated to three channels,
   alpha composited over white, 16-bit rescaled), so nothing is silently reinterpreted.
 
-Images become model inputs with :func:`to_model_input` (resize to the model's ``H x W`` with
-Pillow's bilinear filter, ``[0, 1]`` float32, channels first), the same rule as §5b's
-``Resize(64) + ToTensor``. :func:`load_image_column` loads a whole table column at once and
+Images become model inputs with :func:`to_model_input` (:data:`INPUT_RULE`: scaled with
+Pillow's bilinear filter to cover the model's ``H x W`` keeping the aspect ratio, centre-cropped,
+``[0, 1]`` float32, channels first) — §5b's ``Resize(64) + ToTensor`` for square tiles, and no
+squashing for the others. :func:`load_image_column` loads a whole table column at once and
 reports *every* bad row in one error.
 """
 
@@ -29,6 +30,9 @@ SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF")
 #: are refused as possible decompression bombs unless the caller raises ``max_pixels``.
 DEFAULT_MAX_PIXELS = 12_000 * 12_000
 GRAY_VALUE = 0.5
+#: How :func:`to_model_input` brings an image to the model's input size (shown to users).
+INPUT_RULE = ("scaled (bilinear, aspect ratio kept) until it covers the model's input size, then centre-cropped; "
+              "never squashed")
 
 
 class ImageLoadError(ValueError):
@@ -115,10 +119,21 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
 
 
 def to_model_input(pixels: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    """``(H, W, 3)`` uint8 -> ``(3, h, w)`` float32 in [0, 1], resized bilinearly to ``size=(h, w)``."""
+    """``(H, W, 3)`` uint8 -> ``(3, h, w)`` float32 in [0, 1] for a model input ``size=(h, w)``.
+
+    The rule (:data:`INPUT_RULE`): scale bilinearly, keeping the aspect ratio, until the image
+    covers ``size``, then crop the centre — never squash. A square image into a square input is
+    a plain resize (as before the rule was stated); a 1000 x 500 image into 64 x 64 becomes
+    128 x 64 and keeps its central 64 columns.
+    """
     if size is not None and tuple(pixels.shape[:2]) != tuple(size):
-        img = Image.fromarray(pixels).resize((int(size[1]), int(size[0])), Image.Resampling.BILINEAR)
-        pixels = np.asarray(img, dtype=np.uint8)
+        h, w = pixels.shape[:2]
+        out_h, out_w = int(size[0]), int(size[1])
+        scale = max(out_h / h, out_w / w)
+        new_h, new_w = max(out_h, round(h * scale)), max(out_w, round(w * scale))
+        img = Image.fromarray(pixels).resize((new_w, new_h), Image.Resampling.BILINEAR)
+        top, left = (new_h - out_h) // 2, (new_w - out_w) // 2
+        pixels = np.asarray(img, dtype=np.uint8)[top : top + out_h, left : left + out_w]
     return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
 
 

@@ -71,6 +71,10 @@ _KINDS = {"minmax": MinMaxScaler, "identity": IdentityTransform}
 
 def transform_from_json(data: dict[str, Any]) -> MinMaxScaler | IdentityTransform:
     kind = data.get("kind")
+    if kind == "identity" and "reference" in data:  # an image modality with its training statistics
+        from .image_reference import ImageReference
+
+        return ImageReference.from_json(data)
     if kind not in _KINDS:
         raise ValueError(f"unknown preprocessing kind {kind!r}; expected one of {sorted(_KINDS)}")
     return _KINDS[kind].from_json(data)

@@ -61,7 +61,7 @@ def n_units(spec, patch_size: int) -> int:
     return int(spec.shape[0])
 
 
-def _expand_units(mask: torch.Tensor, kind: str, shape: Sequence[int], patch_size: int) -> torch.Tensor:
+def expand_units(mask: torch.Tensor, kind: str, shape: Sequence[int], patch_size: int) -> torch.Tensor:
     """``(B, U)`` bool unit mask -> broadcastable to ``(B, *shape)``."""
     if kind == "image":
         _, H, W = shape
@@ -154,7 +154,7 @@ def perturbation_curves(
         for mode in modes:
             for i, k in enumerate(counts):
                 top = rank < int(k)  # (B, U): the k most important units
-                sel = _expand_units(top, spec.kind, spec.shape, patch_size)
+                sel = expand_units(top, spec.kind, spec.shape, patch_size)
                 xp = torch.where(sel, base.expand_as(x), x) if mode == "deletion" else torch.where(sel, x, base.expand_as(x))
                 inputs = dict(batch.inputs, **{modality: xp})
                 with torch.no_grad():

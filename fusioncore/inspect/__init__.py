@@ -9,11 +9,28 @@
 Nothing here imports streamlit, so every number the dashboard shows is unit-tested here.
 """
 
-from .cohort import CohortResult, cohort_table, run_cohort, tcp_arrays, tcp_summary
-from .robustness import RobustnessResult, subset_robustness
-from .session import ModelSummary, SampleExplanation, explain_sample, model_summary, sample_attributions
-from .sources import DemoAssets, combine_splits, demo_assets, load_cohort
-from .uploads import extract_checkpoint_zip, read_uploaded_samples
+# Attributes are imported on first use (PEP 562): the dashboard's first page needs the session
+# backend, not scikit-learn (metrics) or the dataset loaders, and every import costs start-up time.
+_HOMES = {
+    "CohortResult": "cohort", "cohort_table": "cohort", "run_cohort": "cohort", "tcp_arrays": "cohort",
+    "tcp_summary": "cohort",
+    "RobustnessResult": "robustness", "subset_robustness": "robustness",
+    "ModelSummary": "session", "SampleExplanation": "session", "explain_sample": "session",
+    "model_summary": "session", "sample_attributions": "session",
+    "DemoAssets": "sources", "combine_splits": "sources", "demo_assets": "sources", "load_cohort": "sources",
+    "extract_checkpoint_zip": "uploads", "read_uploaded_samples": "uploads",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CohortResult",

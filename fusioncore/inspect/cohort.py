@@ -12,11 +12,10 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..data.dataset import MultimodalDataset
 from ..explain.tcp import tcp_errors, tcp_statistics, threshold_table, true_tcp
-from ..metrics import classification_metrics
-from ..training import predict
 from ..types import FusionOutput
 from .session import ensure_aligned
 
@@ -45,6 +44,8 @@ class CohortResult:
         on every row, so a user never reads training-set accuracy as the model's performance."""
         if self.data.labels is None:
             raise ValueError(f"{self.data.source or 'the cohort'} has no labels: no metrics")
+        from ..metrics import classification_metrics  # scikit-learn: imported when metrics are asked for
+
         rows = self.evaluation_rows
         return classification_metrics(self.data.labels[rows], self.probabilities[rows])
 
@@ -59,10 +60,35 @@ class CohortResult:
             return np.arange(len(self.data))
         return np.flatnonzero(np.asarray(self.split) == self.evaluation_split)
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The split tags present, held-out first (``("test", "train")``), or ``("all",)``."""
+        tags = list(dict.fromkeys(self.split or ()))
+        order = {"test": 0, "val": 1, "train": 2}
+        return tuple(sorted(tags, key=lambda t: order.get(t, 3))) or ("all",)
+
+    def on_split(self, tag: str) -> "CohortResult":
+        """The rows of split ``tag`` only (``"all"``: every row), e.g. the TCP page's held-out view."""
+        if tag == "all":
+            return self
+        if tag not in (self.split or ()):
+            raise ValueError(f"split {tag!r} is not in this cohort; its splits are {', '.join(self.splits)}")
+        rows = np.flatnonzero(np.asarray(self.split) == tag)
+        index = torch.from_numpy(rows)
+        pick = lambda m: {k: v[index] for k, v in m.items() if isinstance(v, torch.Tensor) and v.dim() >= 1}  # noqa: E731
+        out = self.output
+        output = FusionOutput(logits=out.logits[index], present=out.present[index], modality_logits=pick(out.modality_logits),
+                              gates=pick(out.gates), confidence=pick(out.confidence),
+                              modality_weights=pick(out.modality_weights), embeddings=pick(out.embeddings))
+        return CohortResult(data=self.data.subset(rows), probabilities=self.probabilities[rows], output=output,
+                            split=tuple(self.split[i] for i in rows))
+
 
 def run_cohort(model, data: MultimodalDataset, *, batch_size: int = 64, progress: Progress | None = None,
                split: tuple[str, ...] | None = None) -> CohortResult:
     """Predict every sample of ``data`` (aligned to the model's schema first)."""
+    from ..training import predict
+
     data = ensure_aligned(model, data)
     if len(data) == 0:
         raise ValueError(f"{data.source or 'the cohort'} has no samples")

@@ -1,13 +1,15 @@
 """The dashboard's figures, by view name: explanation/cohort objects in, figure + data out.
 
 Each function returns a :class:`FigureBundle`: the plotly figure (from ``fusioncore.viz``), the
-tidy frame it is drawn from (the CSV export) and the names an export needs (view, sample), so
-the dashboard's pages only choose parameters and render.
+tidy frame it is drawn from (the CSV export) and what its export is named after and records:
+view, sample, explained (or predicted) class, switched-off modalities and the value of every
+control that shaped it; :meth:`FigureBundle.titled_figure` writes that line under the title of
+the exported figure, so it says what it shows without its file name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,13 +25,63 @@ COLORSCALES = ("Viridis", "Inferno", "Magma", "Plasma", "Hot", "Jet", "Greys", "
 
 @dataclass(frozen=True)
 class FigureBundle:
-    """A figure, the data behind it, and what its export files are named after."""
+    """A figure, the data behind it, and what its export files are named after and record.
+
+    class_label:  ``"predicted <class>"`` or ``"explained <class>"`` (attributions), or None.
+    switched_off: modalities the sample has but that were switched off for this figure.
+    controls:     every control's value (opacity, colour map, clip, top-k, layer, metric, ...).
+    """
 
     view: str
     figure: Any
     data: pd.DataFrame
     sample_id: str | None = None
     extra: dict | None = None
+    class_label: str | None = None
+    switched_off: tuple[str, ...] = ()
+    controls: dict = field(default_factory=dict)
+    rows: str | None = None  # cohort figures: which samples (e.g. "test split, 106 samples")
+
+    @property
+    def description(self) -> str:
+        """``sample S · predicted C · without a, b`` (the parts that apply)."""
+        parts = [f"sample {self.sample_id}" if self.sample_id is not None else None, self.class_label,
+                 f"without {', '.join(self.switched_off)}" if self.switched_off else None, self.rows]
+        return " · ".join(p for p in parts if p)
+
+    def export_stem(self, model_label: str | None = None) -> str:
+        """A file-system-safe stem: view, model, sample, class, switched-off modalities, e.g.
+        ``heatmap-histology__demo__S-12__predicted-lymphoid__without-mrna``."""
+        parts = [self.class_label.replace(" ", "-") if self.class_label else None,
+                 "without-" + "+".join(self.switched_off) if self.switched_off else None,
+                 f"split-{self.controls['split']}" if "split" in self.controls else None]
+        return viz.make_export_stem(self.view, model_label, self.sample_id, *[p for p in parts if p])
+
+    def titled_figure(self):
+        """A copy of the figure with :attr:`description` under its title, for export. The page
+        draws the plain figure: its JSON then stays the same when only another modality's
+        switch changed, and the browser does not redraw it."""
+        import plotly.graph_objects as go
+
+        return viz.add_subtitle(go.Figure(self.figure), self.description)
+
+    def provenance_extra(self) -> dict:
+        """What the provenance JSON records about this figure beyond the model and data."""
+        return {**(self.extra or {}), "figure": self.description, "class": self.class_label,
+                "switched_off": list(self.switched_off), "controls": dict(self.controls)}
+
+
+def _with_description(bundle: FigureBundle, exp: SampleExplanation, params: dict, class_label: str | None = None
+                      ) -> FigureBundle:
+    """``bundle`` with the sample's class, switched-off modalities and controls, written under its title."""
+    off = tuple(m for m, a, p in zip(exp.modality_names, exp.available, exp.present) if a and not p)
+    bundle = replace(bundle, class_label=class_label or f"predicted {exp.predicted_class}", switched_off=off,
+                     controls={k: _plain(v) for k, v in params.items()})
+    return bundle
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def probabilities(exp: SampleExplanation) -> FigureBundle:
@@ -132,16 +184,23 @@ def patch_attention(exp: SampleExplanation, modality: str, reader: str | None = 
     else:
         fig = viz.patch_attention_figure(image, maps, readers, mass=mass, opacity=opacity, colorscale=colorscale,
                                          top_k=top_k)
-    return FigureBundle(stem, fig, viz.patch_attention_data(maps, readers, mass=mass, top_k=top_k), exp.sample_id,
-                        extra={"layer": "mean" if layer is None else layer, "head": "mean" if head is None else head})
+    return FigureBundle(stem, fig, viz.patch_attention_data(maps, readers, mass=mass, top_k=top_k), exp.sample_id)
 
 
-def attributions(attr, modality: str, top_k: int = 20, patch_size: int = 8, image: Any = None) -> FigureBundle:
-    """Captum attributions of one sample (``Attributions`` with one row) for one modality."""
+def attributions(attr, modality: str, top_k: int = 20, patch_size: int = 8, image: Any = None,
+                 exp: SampleExplanation | None = None) -> FigureBundle:
+    """Captum attributions of one sample (``Attributions`` with one row) for one modality.
+
+    ``exp`` (the sample's explanation under the same pattern) names the switched-off modalities;
+    the explained class is the attribution's own target.
+    """
     kind = attr.kinds[modality]
     label = attr.method
     sid = attr.sample_ids[0]
     scores = attr.scores(modality)[0]
+    classes = exp.classes if exp is not None else None
+    target = int(attr.target[0])
+    explained = classes[target] if classes is not None else str(target)
     if kind == "image":
         heat = np.abs(scores)
         fig = viz.image_heatmap_figure(image, heat, clip_percentiles=(1, 99), top_k=top_k, patch_size=patch_size,
@@ -151,7 +210,11 @@ def attributions(attr, modality: str, top_k: int = 20, patch_size: int = 8, imag
         names = attr.feature_names.get(modality)
         fig = viz.attribution_bar_figure(scores, names, top_k=top_k, method=f"{label}, {modality}")
         data = viz.attribution_bar_data(scores, names, top_k=None) if np.isfinite(scores).any() else pd.DataFrame()
-    return FigureBundle(f"attr-{label}-{modality}", fig, data, sid)
+    bundle = FigureBundle(f"attr-{label}-{modality}", fig, data, sid)
+    params = {"method": label, "top_k": top_k, "target": explained}
+    if exp is None:
+        return replace(bundle, class_label=f"explained {explained}", controls=params)
+    return _with_description(bundle, exp, params, class_label=f"explained {explained}")
 
 
 SAMPLE_VIEWS = {
@@ -167,9 +230,10 @@ SAMPLE_VIEWS = {
 
 
 def sample_figure(view: str, exp: SampleExplanation, **params: Any) -> FigureBundle:
+    """The figure ``view`` of ``exp`` with controls ``params``, titled with what it shows."""
     if view not in SAMPLE_VIEWS:
         raise ValueError(f"unknown sample view {view!r}; views: {', '.join(SAMPLE_VIEWS)}")
-    return SAMPLE_VIEWS[view](exp, **params)
+    return _with_description(SAMPLE_VIEWS[view](exp, **params), exp, params)
 
 
 # -- cohort views -----------------------------------------------------------------------------
@@ -244,7 +308,15 @@ COHORT_VIEWS = {
 }
 
 
-def cohort_figure(view: str, result: Any, **params: Any) -> FigureBundle:
+def cohort_figure(view: str, result: Any, split: str | None = None, **params: Any) -> FigureBundle:
+    """The cohort figure ``view`` of ``result`` (a ``CohortResult``, restricted to ``split`` when
+    given, or a ``RobustnessResult``), titled with the rows it shows."""
     if view not in COHORT_VIEWS:
         raise ValueError(f"unknown cohort view {view!r}; views: {', '.join(COHORT_VIEWS)}")
-    return COHORT_VIEWS[view](result, **params)
+    if split is not None:
+        result = result.on_split(split)
+    bundle = COHORT_VIEWS[view](result, **params)
+    n = len(result.data)
+    rows = f"all {n} samples" if split in (None, "all") else f"{split} split, {n} samples"
+    controls = {k: _plain(v) for k, v in params.items()}
+    return replace(bundle, rows=rows, controls={**({"split": split} if split is not None else {}), **controls})

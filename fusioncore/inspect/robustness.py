@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ..data.dataset import MultimodalDataset
-from ..metrics import classification_metrics
-from ..training import predict
 from .session import ensure_aligned
 
 METRICS = ("acc", "balanced_acc", "f1_macro", "auc")
@@ -66,6 +64,9 @@ class RobustnessResult:
 def subset_robustness(model, data: MultimodalDataset, *, batch_size: int = 256,
                       progress: Progress | None = None) -> RobustnessResult:
     """Metrics for every non-empty modality subset of ``model`` on the labelled cohort ``data``."""
+    from ..metrics import classification_metrics
+    from ..training import predict
+
     data = ensure_aligned(model, data)
     if data.labels is None:
         raise ValueError(f"{data.source or 'the cohort'} has no labels: the robustness matrix needs them")

@@ -34,6 +34,7 @@ class ModelSummary:
     n_parameters: int
     device: str
     has_attention: bool
+    synthetic_demo: bool = False  # trained on the bundled synthetic cohort (checkpoint ``extra.demo``)
 
     def rows(self) -> list[tuple[str, str]]:
         """``(label, value)`` pairs in display order."""
@@ -57,7 +58,14 @@ def model_summary(model) -> ModelSummary:
         n_parameters=int(model.n_parameters()),
         device=describe_device(model.device),
         has_attention=bool(getattr(model, "gives_attention", False)),
+        synthetic_demo=is_demo_model(model),
     )
+
+
+def is_demo_model(model) -> bool:
+    """True for a checkpoint ``scripts/build_assets.py`` trained on the synthetic demo cohort
+    (its ``extra.demo`` flag), wherever it is loaded from (bundled, folder path or upload)."""
+    return bool((getattr(model, "checkpoint_extra", None) or {}).get("demo", False))
 
 
 @dataclass(frozen=True)

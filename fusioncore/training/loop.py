@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig, from_jsonable, to_jsonable
 from ..data.dataset import MultimodalDataset, to_batch
+from ..data.image_reference import ImageReference
 from ..data.preprocessing import IdentityTransform, MinMaxScaler
 from ..device import select_device
 from ..types import Batch
@@ -91,6 +92,9 @@ def fit_preprocessing(data: MultimodalDataset, mode: str | dict = "auto") -> dic
     for j, spec in enumerate(data.schema.modalities):
         if spec.kind == "tabular" and mode != "none":
             out[spec.name] = MinMaxScaler.fit(data.features[spec.name], data.present[:, j])
+        elif spec.kind == "image" and data.present[:, j].any():
+            # still the identity; it also records what the training images look like (out-of-distribution checks)
+            out[spec.name] = ImageReference.fit(data.features[spec.name], data.present[:, j])
         else:
             out[spec.name] = IdentityTransform()
     return out

@@ -12,6 +12,7 @@ from .export import (
     ExportResult,
     StaticExportError,
     export_figure,
+    export_ready,
     figure_bytes,
     find_browser,
     make_export_stem,
@@ -19,6 +20,7 @@ from .export import (
     provenance,
     render_static,
 )
+from ._common import add_subtitle, plain_text
 from .figures_cohort import (
     all_subsets,
     fidelity_curve_figure,
@@ -44,6 +46,13 @@ from .figures_maps import (
     token_labels,
 )
 from .figures_patches import patch_attention_data, patch_attention_figure
+from .figures_trust import (
+    VERDICT_COLORS,
+    randomisation_curve_data,
+    randomisation_curve_figure,
+    trust_gap_figure,
+    trust_table_data,
+)
 from .figures_sample import (
     attribution_bar_data,
     attribution_bar_figure,

@@ -105,6 +105,24 @@ def base_layout(fig: go.Figure, title: str | None, **kwargs: Any) -> go.Figure:
     return fig
 
 
+def add_subtitle(fig: go.Figure, text: str | None) -> go.Figure:
+    """Write ``text`` (what the figure shows: sample, class, switched-off modalities) as a
+    smaller second line under the title, replacing an earlier one; the top margin grows to fit."""
+    if not text:
+        return fig
+    main = (fig.layout.title.text or "").split("<br>")[0]
+    fig.update_layout(title=dict(text=f"{main}<br><sup>{text}</sup>" if main else f"<sup>{text}</sup>"),
+                      margin=dict(t=max(int(fig.layout.margin.t or 0), 80)))
+    return fig
+
+
+def plain_text(text: str | None) -> str:
+    """Plotly's title markup (``<br>``, ``<sup>``, ``<b>``) as plain text with line breaks."""
+    import re
+
+    return re.sub(r"<[^>]+>", "", (text or "").replace("<br>", "\n"))
+
+
 def empty_figure(message: str, title: str | None = None) -> go.Figure:
     """A figure that says why there is nothing to plot (e.g. the modality is absent)."""
     fig = go.Figure()

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._common import plain_text
+
 PLOTLY_TO_MPL_CMAPS = {"viridis": "viridis", "blues": "Blues", "rdbu": "RdBu", "reds": "Reds", "greys": "Greys",
                        "plasma": "plasma", "inferno": "inferno", "magma": "magma", "cividis": "cividis", "hot": "hot",
                        "jet": "jet", "ylorrd": "YlOrRd", "greens": "Greens", "purples": "Purples", "turbo": "turbo"}
@@ -273,7 +275,7 @@ def render_matplotlib(fig, fmt: str, *, dpi: int = 100) -> bytes:
 
     title = layout.get("title", {}).get("text")
     if title:
-        figure.suptitle(title, fontsize=12)
+        figure.suptitle(plain_text(title), fontsize=12)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, dpi=dpi)
+    figure.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.15)  # nothing clipped
     return buffer.getvalue()

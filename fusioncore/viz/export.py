@@ -1,25 +1,31 @@
 """Export a figure with its data and provenance: PNG, SVG, PDF, HTML, CSV and a JSON record.
 
-Static images go through plotly + kaleido (a headless Chrome/Chromium) in a child process with
-a timeout, because kaleido is known to hang in some setups; when no browser is found, the child
-fails or the timeout passes, the same figure is drawn by a browser-free matplotlib renderer.
+Static images go through plotly + kaleido (a headless Chrome/Chromium) in a warm child process
+— started once, reused for every export, killed after a timeout, because kaleido is known to
+hang in some setups; when no browser is found, the child fails or the timeout passes, the same
+figure is drawn by a browser-free matplotlib renderer.
 Which renderer produced the files (and why the fallback was taken) is recorded in the result
 and in the provenance JSON, so an exported figure always says how it was made.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
 import datetime as _dt
 import importlib.metadata as _md
 import json
 import os
 import platform
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -74,13 +80,15 @@ def _sanitise(part: Any) -> str:
     return text or "none"
 
 
-def make_export_stem(view: str, model_name: str | None = None, sample_id: Any = None) -> str:
-    """A file-system-safe stem naming view, model and sample, e.g. ``gates__mmdynamics__S-12``."""
+def make_export_stem(view: str, model_name: str | None = None, sample_id: Any = None, *more: Any) -> str:
+    """A file-system-safe stem naming view, model, sample and whatever else tells two figures
+    apart (``more``: class, switched-off modalities), e.g. ``gates__mmdynamics__S-12__without-mrna``."""
     parts = [_sanitise(view)]
     if model_name:
         parts.append(_sanitise(model_name))
     if sample_id is not None and str(sample_id) != "":
         parts.append(_sanitise(sample_id))
+    parts.extend(_sanitise(p) for p in more if p is not None and str(p) != "")
     return "__".join(parts)[:200]
 
 
@@ -163,7 +171,7 @@ def find_browser() -> str | None:
 
 
 def _worker_command() -> list[str]:
-    """The child process that runs kaleido (a module attribute so tests can swap it)."""
+    """The warm worker process that runs kaleido (a module attribute so tests can swap it)."""
     return [sys.executable, "-m", "fusioncore.viz._kaleido_worker"]
 
 
@@ -171,34 +179,127 @@ class StaticExportError(RuntimeError):
     """kaleido could not render (no browser, a crash, or a timeout)."""
 
 
+class _WarmWorker:
+    """The kaleido worker kept running between exports, one per Python process.
+
+    Starting Chromium costs seconds per export; the worker starts it once and renders every
+    later figure in a fraction of a second. A job that passes its timeout kills the worker's
+    process session (the browser goes too) and the next export starts a fresh one. The worker
+    exits by itself when this process dies (its stdin closes).
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.key: tuple | None = None
+        self.lock = threading.Lock()
+        self._buffer = b""
+        self._stderr = None
+
+    def _start(self, command: list[str], browser: str, deadline: float) -> None:
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     env=dict(os.environ, BROWSER_PATH=browser), start_new_session=True)
+        self.key, self._buffer = (tuple(command), browser), b""
+        if not self._read(deadline).get("ready"):
+            raise ValueError("the worker did not report ready")
+
+    def _read(self, deadline: float) -> dict:
+        """The next JSON line from the worker, or TimeoutError / EOFError."""
+        out = self.proc.stdout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([out], [], [], remaining)[0]:
+                raise TimeoutError
+            chunk = os.read(out.fileno(), 1 << 20)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def _failure(self) -> str:
+        code = self.proc.poll() if self.proc is not None else None
+        if code is None and self.proc is not None:
+            try:
+                code = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                code = "running"
+        tail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            tail = " | ".join(self._stderr.read().decode(errors="replace").strip().splitlines()[-3:])
+        return f"kaleido failed (exit {code}): {tail}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the browser goes too
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                stream.close()
+        if self._stderr is not None:
+            self._stderr.close()
+        self.proc, self.key, self._stderr = None, None, None
+
+    def render(self, job: dict, timeout_s: float, browser: str) -> dict[str, bytes]:
+        """Run one job (see ``_kaleido_worker``) within ``timeout_s``, browser start included."""
+        with self.lock:
+            deadline = time.monotonic() + timeout_s
+            command = _worker_command()
+            try:
+                if self.proc is None or self.proc.poll() is not None or self.key != (tuple(command), browser):
+                    self.stop()
+                    self._start(command, browser, deadline)
+                self.proc.stdin.write((json.dumps(job) + "\n").encode())
+                self.proc.stdin.flush()
+                reply = self._read(deadline)
+            except TimeoutError:
+                self.stop()
+                raise StaticExportError(f"kaleido did not finish within {timeout_s:g} s") from None
+            except (EOFError, OSError, ValueError):
+                reason = self._failure()
+                self.stop()
+                raise StaticExportError(reason) from None
+        if not reply.get("ok"):
+            raise StaticExportError(f"kaleido failed: {reply.get('error')}")
+        files = {fmt: base64.b64decode(data) for fmt, data in reply.get("files", {}).items()}
+        for fmt in job["formats"]:
+            if not files.get(fmt):
+                raise StaticExportError(f"kaleido wrote no {fmt} output")
+        return files
+
+
+_WORKER = _WarmWorker()
+atexit.register(_WORKER.stop)
+
+#: Room (px) kept free around a static figure: Chrome's PDF printer cuts the last few pixels of
+#: the page, which took the descenders of the x-axis title ("true TCP", "class") with them.
+EXPORT_PAD = 24
+
+
+def export_ready(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` with :data:`EXPORT_PAD` more margin on every side, so axis titles,
+    tick labels and colour-bar titles never touch the edge of a PNG, SVG or PDF."""
+    out = go.Figure(fig)
+    m = out.layout.margin
+    out.update_layout(margin=dict(l=(m.l if m.l is not None else 80) + EXPORT_PAD, r=(m.r if m.r is not None else 80) + EXPORT_PAD,
+                                  t=(m.t if m.t is not None else 100) + EXPORT_PAD // 2,
+                                  b=(m.b if m.b is not None else 80) + EXPORT_PAD))
+    if out.layout.width is not None:
+        out.update_layout(width=out.layout.width + 2 * EXPORT_PAD)
+    if out.layout.height is not None:
+        out.update_layout(height=out.layout.height + EXPORT_PAD + EXPORT_PAD // 2)
+    return out
+
+
 def _render_kaleido(fig: go.Figure, formats: Sequence[str], timeout_s: float, browser: str,
                     width: int | None, height: int | None, scale: float | None) -> dict[str, bytes]:
-    """Render ``formats`` in one child process; kill it (and its browser) after ``timeout_s``."""
-    with tempfile.TemporaryDirectory(prefix="fc-kaleido-") as tmp:
-        job = {"figure": json.loads(fig.to_json()), "formats": list(formats), "out_dir": tmp,
-               "width": width, "height": height, "scale": scale}
-        env = dict(os.environ, BROWSER_PATH=browser)
-        proc = subprocess.Popen(_worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, start_new_session=True)
-        try:
-            _, err = proc.communicate(json.dumps(job).encode(), timeout=timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the browser goes too
-            except ProcessLookupError:
-                pass
-            proc.communicate()
-            raise StaticExportError(f"kaleido did not finish within {timeout_s:g} s") from exc
-        if proc.returncode != 0:
-            tail = err.decode(errors="replace").strip().splitlines()[-3:]
-            raise StaticExportError(f"kaleido failed (exit {proc.returncode}): {' | '.join(tail)}")
-        out = {}
-        for fmt in formats:
-            path = Path(tmp) / f"figure.{fmt}"
-            if not path.is_file() or path.stat().st_size == 0:
-                raise StaticExportError(f"kaleido wrote no {fmt} output")
-            out[fmt] = path.read_bytes()
-        return out
+    """Render ``formats`` in the warm worker; kill it (and its browser) after ``timeout_s``."""
+    job = {"figure": json.loads(export_ready(fig).to_json()), "formats": list(formats),
+           "width": width, "height": height, "scale": scale}
+    return _WORKER.render(job, timeout_s, browser)
 
 
 def render_static(fig: go.Figure, formats: Sequence[str] = STATIC_FORMATS, *, timeout_s: float = 30,
@@ -232,7 +333,7 @@ def render_static(fig: go.Figure, formats: Sequence[str] = STATIC_FORMATS, *, ti
                 reason = str(err)
         if choice == "kaleido":
             raise StaticExportError(reason)
-    return {fmt: render_matplotlib(fig, fmt) for fmt in formats}, "matplotlib", reason
+    return {fmt: render_matplotlib(export_ready(fig), fmt) for fmt in formats}, "matplotlib", reason
 
 
 # -- export ---------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def tcp_scatter_figure(predicted: Mapping[str, Any], true: Mapping[str, Any], *,
     lo = float(min(frame["true"].min(), frame["predicted"].min(), 0.0))
     hi = float(max(frame["true"].max(), frame["predicted"].max(), 1.0))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="identity", line=dict(color="grey", dash="dash")))
-    return base_layout(fig, title, xaxis=dict(title="true TCP"), yaxis=dict(title="predicted confidence"))
+    return base_layout(fig, title, xaxis=dict(title="true TCP (a probability)"),
+                       yaxis=dict(title="predicted confidence<br>(linear output, not a probability)"))
 
 
 def tcp_relative_error_histogram(predicted: Mapping[str, Any], true: Mapping[str, Any], *, nbins: int = 30,

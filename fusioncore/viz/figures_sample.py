@@ -29,6 +29,13 @@ from ._common import (
     to_numpy,
 )
 
+#: The sign convention of attribution bars, written on their axis so no figure needs a legend.
+ATTRIBUTION_AXIS = "attribution (blue +: towards the explained class, red −: away from it)"
+#: A one-row legend under the plot: the narrow dashboard column keeps its width for the bars.
+COMPACT_LEGEND = dict(orientation="h", yanchor="top", y=-0.28, xanchor="left", x=0)
+#: MM-dynamics' confidence is a linear output trained towards TCP, not a probability.
+CONFIDENCE_AXIS = "confidence = predicted TCP<br>(linear output, not a probability)"
+
 # -- class probabilities --------------------------------------------------------------------
 
 
@@ -102,7 +109,8 @@ def class_probabilities_figure(
                 hovertemplate="%{x}: %{y:.3f} (all present)<extra></extra>",
             )
         )
-    base_layout(fig, title, barmode="group", yaxis=dict(title="probability", range=[0, 1.1]), xaxis=dict(title="class"))
+    base_layout(fig, title, barmode="group", yaxis=dict(title="probability", range=[0, 1.1]), xaxis=dict(title="class"),
+                height=340, legend=COMPACT_LEGEND)
     return fig
 
 
@@ -176,7 +184,8 @@ def modality_confidence_figure(
             type="rect", xref="x", yref="paper", x0=name, x1=name, y0=0, y1=1,
             line=dict(color=ABSENT_COLOR, width=1, dash="dot"),
         )
-    base_layout(fig, title, yaxis=dict(title="confidence", range=[min(0.0, float(finite.min()) if len(finite) else 0.0), top * 1.15]))
+    base_layout(fig, title, yaxis=dict(title=CONFIDENCE_AXIS, range=[min(0.0, float(finite.min()) if len(finite) else 0.0), top * 1.15]),
+                height=360, legend=COMPACT_LEGEND)
     return fig
 
 
@@ -291,7 +300,7 @@ def attribution_bar_figure(
     frame = attribution_bar_data(a, feature_names, top_k=top_k, name_filter=name_filter)
     if frame.empty:
         return empty_figure(f"no feature matches {name_filter!r}", title)
-    return _ranked_bar(frame, "attribution", title, "attribution")
+    return _ranked_bar(frame, "attribution", title, ATTRIBUTION_AXIS)
 
 
 def attribution_heatmap_data(

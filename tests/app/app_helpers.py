@@ -65,3 +65,11 @@ def errors(at) -> str:
 def charts(at) -> list[str]:
     """The plotly figure JSON of every chart on the page."""
     return [el.proto.spec for el in at.get("plotly_chart")]
+
+
+def open_tab(at, label: str, key: str = "sample_tab"):
+    """Open a tab of the page's lazy tabs (``widgets.tabs``), as a click on it would."""
+    at.session_state[f"_kept::{key}"] = label
+    at.run()
+    assert not at.exception, at.exception
+    return at

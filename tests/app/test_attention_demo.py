@@ -18,6 +18,20 @@ from fusioncore.inspect import demo_assets
 ATTENTION_DEMOS = ("mca_image_omics", "zorro_image_omics", "eao_image_omics", "hybrid_image_omics")
 
 
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """The dashboard's caches live for the process and the demo cohort's is not keyed by
+    ``FUSIONCORE_ASSETS``: start from empty caches and leave none of the real assets behind for the
+    tests that use the tiny ones."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
 def _attention_page(name: str):
     from streamlit.testing.v1 import AppTest
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import fusioncore as fc
-from app_helpers import app, charts, mca_case, tiny_assets, tiny_assets_root, use_omics  # noqa: F401  (fixtures)
+from app_helpers import app, charts, mca_case, open_tab, tiny_assets, tiny_assets_root, use_omics  # noqa: F401  (fixtures)
 from fusioncore.datasets import demo_checkpoint
 from fusioncore.inspect import explain_sample, run_cohort, tcp_summary
 from fusioncore.inspect.sources import demo_cohort
@@ -25,7 +25,11 @@ def test_default_state_renders_every_page(app):
     assert "histology (image)" in sidebar and "cpu" in sidebar
     assert at.title[0].value == "Sample view" and at.metric[0].label == "Prediction"
     figs = charts(at)
-    assert len(figs) >= 4 and any("heatmap overlay" in f for f in figs)  # probabilities, confidence, gates, heatmap
+    assert len(figs) == 2 and any("heatmap overlay" in f for f in figs)  # informativeness, heatmap (the open tabs)
+    assert any("Class probabilities" in f for f in charts(open_tab(at, "Class probabilities", "overview_tab")))
+    assert "trust_go_image_map_histology" in [b.key for b in at.button]  # the trust panel beside the map
+    assert any("Feature informativeness" in f for f in charts(open_tab(at, "Feature gates")))
+    assert "trust_go_gates_mrna" in [b.key for b in at.button]
     for page, title in PAGES.items():
         at.switch_page(page).run()
         assert not at.exception, page
@@ -47,11 +51,12 @@ def test_toggle_changes_prediction_and_explanations_as_the_library_says(app):
     assert "Without mrna" in at.info[0].value
     for c, d in zip(off.classes, off.change):
         assert f"{c} {d:+.3f}" in at.info[0].value
-    rows = at.dataframe[0].value.set_index("modality")
+    rows = at.table[0].value
     assert rows.loc["mrna", "status"] == "switched off"
     assert rows.loc["mrna", "confidence"] == rows.loc["mrna", "true TCP"] == "—"
     assert rows.loc["methylation", "status"] == "used"
     assert rows.loc["methylation", "confidence"] == f"{off.confidence['methylation']:.3f}"
+    open_tab(at, "Feature gates")
     assert at.selectbox(key="gate_modality").options == ["methylation", "noisy"]
     # the modality that is off is drawn as "absent", not as a zero bar
     assert any('"absent"' in f for f in charts(at))
@@ -60,9 +65,10 @@ def test_toggle_changes_prediction_and_explanations_as_the_library_says(app):
 
 
 def test_feature_search_and_heatmap_controls(app):
-    at = app().run()
+    at = open_tab(app().run(), "Feature gates")
     at.text_input(key="gate_search").input("no-such-feature").run()
     assert not at.exception and any("no feature matches" in f for f in charts(at))
+    open_tab(at, "Image map: histology")
     heat = lambda: next(f for f in charts(at) if "heatmap overlay" in f)  # noqa: E731
     before = heat()
     at.slider(key="clip_histology").set_value((10.0, 90.0)).run()

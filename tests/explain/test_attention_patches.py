@@ -133,7 +133,8 @@ def test_dashboard_view_draws_every_reader_or_one(cohort):
     assert sorted(set(every.data["reader"])) == sorted(readers) and len(every.data) == 16 * len(readers)
     assert every.view == "patch-attention-histology" and every.sample_id == exp.sample_id
     one = sample_figure("patch_attention", exp, modality="histology", reader=readers[0], layer=0, head=1)
-    assert set(one.data["reader"]) == {readers[0]} and one.extra == {"layer": 0, "head": 1}
+    assert set(one.data["reader"]) == {readers[0]}
+    assert (one.controls["layer"], one.controls["head"], one.controls["reader"]) == (0, 1, readers[0])
     with pytest.raises(ValueError, match="no attention reader 'nobody'"):
         sample_figure("patch_attention", exp, modality="histology", reader="nobody")
     off = sample_figure("patch_attention", explain_sample(model, cohort.data, 2, {"histology": False}), modality="histology")
