@@ -29,7 +29,8 @@ DEMO_UNINFORMATIVE_IMAGES = 0.2  # fraction of tiles with no evidence (see make_
 COHORT_FILE = "cohort.npz"
 COHORT_META = "cohort.json"
 #: Checkpoint folders that ``scripts/build_assets.py`` writes under ``assets/demo/``.
-DEMO_CHECKPOINTS = ("mmdynamics_image_omics", "mmstatic_image_omics", "mmdynamics_omics")
+DEMO_CHECKPOINTS = ("mmdynamics_image_omics", "mmstatic_image_omics", "mmdynamics_omics", "mca_image_omics",
+                    "zorro_image_omics", "eao_image_omics", "hybrid_image_omics")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,17 @@ timestamps). Writes:
 * ``mmdynamics_image_omics/`` — MM-dynamics on histology + mrna + methylation + noisy;
 * ``mmstatic_image_omics/``   — MM-static on the same four modalities;
 * ``mmdynamics_omics/``       — MM-dynamics on the three tabular modalities only;
+* ``mca_image_omics/``, ``zorro_image_omics/``, ``eao_image_omics/``, ``hybrid_image_omics/`` — the
+  attention models on histology + mrna + methylation + noisy, the tile cut into 8 x 8-px patch
+  tokens (the planted patches), so the dashboard's Attention view shows the mask, the per-layer /
+  per-head maps, the channel x modality mass and the attention each reader pays to each patch;
 * ``fidelity.json``           — metrics on the held-out split and explanation fidelity against
-  the planted truth (also in each checkpoint's ``metrics.json``).
+  the planted truth (also in each checkpoint's ``metrics.json``); for the attention models the
+  AUROC of each reader's patch attention against the planted patches
+  (``fusioncore.explain.attention_patches.patch_attention_fidelity``).
+
+The three MM checkpoints are trained first and each model starts from its own seed, so adding the
+attention models left their bytes unchanged.
 
 Image MM-dynamics is trained with the gate decoupled from its evaluator
 (``image_gate_training="decoupled"``: the image encoder and classifier learn from randomly masked
@@ -41,6 +50,7 @@ import fusioncore as fc  # noqa: E402
 from fusioncore.config import TrainConfig  # noqa: E402
 from fusioncore.data.synthetic_cohort import SyntheticCohort, explanation_fidelity  # noqa: E402
 from fusioncore.datasets import make_demo_cohort, save_demo_cohort  # noqa: E402
+from fusioncore.explain.attention_patches import patch_attention_fidelity  # noqa: E402
 from fusioncore.training import evaluate_model, fit  # noqa: E402
 
 IMAGE_OMICS = ("histology", "mrna", "methylation", "noisy")
@@ -53,6 +63,14 @@ DYN_IMAGE = dict(hidden_dim=64, image_hidden_dim=64, image_gate="smp", image_gat
                  image_gate_training="decoupled")
 DYN_OMICS = dict(hidden_dim=128, class_weighted=True)
 STATIC = dict(hidden_dim=64, image_hidden_dim=64, image_encoder="smallcnn", class_weighted=True)
+# Token models: CPU scale (D 32, 2 layers, 4 heads x 8), 8 x 8-px patch tokens, cosine logits in the
+# contrastive loss (raw dot products saturate in a short training: docs/results.md, section 5).
+# Every field is pinned here, so a change of the registry's defaults cannot change the assets.
+TOKEN = dict(dim=32, depth=2, heads=4, dim_head=8, ff_mult=4, tokens_per_channel=2, recipe="tcga", lambda_supervised=1.0,
+             loss_normalize=True, image_patch_size=8, image_positions="sinusoidal")
+HYBRID = dict(image_tokens="patches", image_patch_size=8, hidden_dim=128, encoder_dropout=0.5, tokens_per_modality=4,
+              token_dim=64, n_heads=4, n_layers=2, ff_mult=2, dropout=0.1)
+TOKEN_METHODS = ("mca", "zorro", "eao", "hybrid")
 
 
 def _determinism(seed: int) -> None:
@@ -66,6 +84,8 @@ def _metrics(model, test: SyntheticCohort) -> dict:
     ev = evaluate_model(model, test.data)
     out = {k: round(float(ev[k]), 6) for k in keep if k in ev}
     fid = explanation_fidelity(model, test)
+    if any(model.patch_grid(m.name) is not None for m in model.schema.modalities):
+        fid.update(patch_attention_fidelity(model, test))
     for k, v in fid.items():
         out[f"fidelity_{k}"] = round(v, 6) if isinstance(v, float) else (
             {m: round(c, 6) for m, c in v.items()} if isinstance(v, dict) else v)
@@ -98,6 +118,18 @@ def train_dynamics_omics(train: SyntheticCohort, seed: int, epochs: int):
     return model, {"epochs": epochs}
 
 
+def train_token_model(method: str, train: SyntheticCohort, seed: int, epochs: int):
+    """MCA / Zorro / EAO / hybrid with patch tokens for the image (the explicit demo recipe, not the
+    registry default): AdamW, cosine schedule, batch 16, gradient clip 2."""
+    _determinism(seed)
+    model = fc.create_model(method, train.data.schema, **(HYBRID if method == "hybrid" else TOKEN))
+    cfg = TrainConfig(epochs=epochs, lr=1e-3, weight_decay=1e-4, optimizer="adamw", scheduler="cosine",
+                      batch_size=16, grad_clip=2.0, seed=seed)
+    fit(model, train.data, cfg, progress=False)
+    return model, {"epochs": epochs, "lr": cfg.lr, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler,
+                   "batch_size": cfg.batch_size, "grad_clip": cfg.grad_clip}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "assets")
@@ -109,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-sparsity", type=float, default=0.3, help="lambda_sparsity of the image model")
     ap.add_argument("--static-epochs", type=int, default=20)
     ap.add_argument("--omics-epochs", type=int, default=400)
+    ap.add_argument("--token-epochs", type=int, default=20, help="epochs of the mca/zorro/eao/hybrid demo models")
     ap.add_argument("--image-gate-fill", choices=["black", "white"], default="white",
                     help="MMDynamicsConfig.image_gate_fill of the image model (the bundled assets use white)")
     ap.add_argument("--image-gate-training", choices=["joint", "decoupled"], default="decoupled",
@@ -131,22 +164,25 @@ def main(argv: list[str] | None = None) -> int:
         ("mmdynamics_image_omics", IMAGE_OMICS,
          lambda tr: train_dynamics_image(tr, args.seed, args.image_epochs, args.image_sparsity_warmup,
                                          args.image_sparsity_ramp, args.image_sparsity)),
-    ]
+    ] + [(f"{method}_image_omics", IMAGE_OMICS, lambda tr, method=method: train_token_model(method, tr, args.seed, args.token_epochs))
+         for method in TOKEN_METHODS]
     for name, mods, train_fn in jobs:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model, recipe = train_fn(train.select(mods))
         metrics = _metrics(model, test.select(mods))
         model.save(folder / name, metrics=metrics, extra={"demo": True, "modalities": list(mods), "recipe": recipe,
                                                           "cohort_seed": args.seed})
         report[name] = metrics
-        print(f"{name}: {time.perf_counter() - t0:.0f} s  " + json.dumps(metrics), flush=True)
+        print(f"{name}: {time.perf_counter() - t0:.0f} s ({time.process_time() - c0:.0f} s CPU)  " + json.dumps(metrics),
+              flush=True)
     (folder / "fidelity.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     digest = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             digest.update(p.relative_to(folder).as_posix().encode() + p.read_bytes())
-    print(f"assets: {total / 1e6:.2f} MB in {folder}; sha256 {digest.hexdigest()}; {time.perf_counter() - start:.0f} s")
+    print(f"assets: {total / 1e6:.2f} MB in {folder}; sha256 {digest.hexdigest()}; {time.perf_counter() - start:.0f} s "
+          f"({time.process_time():.0f} s CPU)")
     return 0
 
 

@@ -124,11 +124,13 @@ def test_eao_needs_two_modalities():
         fc.create_model("eao", DataSchema((ModalitySpec("a", "tabular", (3,)),), ("x", "y")))
 
 
-def test_sequence_and_image_support():
+def test_image_patches_must_tile_the_image():
+    """Images are patch tokens now (tests/models/test_tokenizers.py); a patch size that does not
+    divide the image is refused naming the modality."""
     from fusioncore.config import DataSchema, ModalitySpec
 
-    with pytest.raises(ValueError, match="supports"):
-        fc.create_model("mca", DataSchema((ModalitySpec("img", "image", (3, 8, 8)),), ("x", "y")))
+    with pytest.raises(ValueError, match="'img'.*image_patch_size 3"):
+        fc.create_model("mca", DataSchema((ModalitySpec("img", "image", (3, 8, 8)),), ("x", "y")), image_patch_size=3)
 
 
 @pytest.mark.parametrize("method", ["mca", "zorro", "eao"])

@@ -157,6 +157,36 @@ def channel_modality(exp: SampleExplanation) -> FigureBundle:
     return FigureBundle("channel-modality", fig, viz.channel_modality_data(att, list(exp.modality_names), **kw), exp.sample_id)
 
 
+def patch_attention(exp: SampleExplanation, modality: str, reader: str | None = None, layer: int | None = None,
+                    head: int | None = None, top_k: int = 5, opacity: float = 0.55,
+                    colorscale: str = "Viridis") -> FigureBundle:
+    """Attention to each patch of image ``modality`` (models that cut it into patch tokens): every
+    reader's map over the tile (``reader=None``) or one reader's at full size, beside the tile."""
+    from ..explain.attention_patches import patch_attention as compute
+
+    att = _attention(exp)
+    image = exp.images[modality]
+    j = list(exp.modality_names).index(modality)
+    stem = f"patch-attention-{modality}" + ("" if reader is None else f"-{reader}")
+    if not exp.present[j]:
+        fig = viz.patch_attention_figure(image, np.zeros((1, 1, 1)), ["-"], present=False)
+        return FigureBundle(stem, fig, pd.DataFrame(), exp.sample_id)
+    grid = (image.shape[1] // exp.patch_size, image.shape[2] // exp.patch_size)
+    pa = compute(att, j, grid, modality_name=modality, layer=layer, head=head)
+    maps, mass, readers = pa.maps[0], pa.mass[0], list(pa.readers)
+    if reader is not None:
+        if reader not in readers:
+            raise ValueError(f"no attention reader {reader!r} for {modality}; readers: {', '.join(readers)}")
+        k = readers.index(reader)
+        maps, mass, readers = maps[k : k + 1], mass[k : k + 1], [reader]
+        fig = viz.image_heatmap_figure(image, maps[0], opacity=opacity, colorscale=colorscale, top_k=top_k,
+                                       title=f"Attention of {reader} to each {modality} patch (share)")
+    else:
+        fig = viz.patch_attention_figure(image, maps, readers, mass=mass, opacity=opacity, colorscale=colorscale,
+                                         top_k=top_k)
+    return FigureBundle(stem, fig, viz.patch_attention_data(maps, readers, mass=mass, top_k=top_k), exp.sample_id)
+
+
 def attributions(attr, modality: str, top_k: int = 20, patch_size: int = 8, image: Any = None,
                  exp: SampleExplanation | None = None) -> FigureBundle:
     """Captum attributions of one sample (``Attributions`` with one row) for one modality.
@@ -195,6 +225,7 @@ SAMPLE_VIEWS = {
     "attention_mask": attention_mask,
     "attention_layer": attention_layer,
     "channel_modality": channel_modality,
+    "patch_attention": patch_attention,
 }
 
 

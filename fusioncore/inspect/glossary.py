@@ -130,6 +130,14 @@ _ENTRIES = [
     Term("mass", "The share of a fusion channel's attention that goes to each modality's tokens (rows sum to one).",
          "Channel x modality mass: for each fusion channel (e.g. MCA's per-modality channels, Zorro's fusion "
          "tokens) the attention summed over each modality's tokens.", "Attention"),
+    Term("patch attention", "The share of one reader's attention to an image that goes to each of its patches.",
+         "For models that cut an image into patch tokens (MCA, Zorro, EAO, hybrid with image_tokens='patches'): "
+         "mean over layers, heads and the reader's tokens, divided by the reader's total attention on the image; "
+         "drawn over the tile, the red boxes are the most attended patches.", "Attention"),
+    Term("reader", "Who attends to the image: a fusion channel, the image's return token or readout, or its own patches.",
+         "Fusion channels that may see the image (MCA: every channel containing it; Zorro: its one channel; hybrid: "
+         "the fusion token), the pooling query (return token / readout), and the patches themselves (attention received).",
+         "Attention"),
     # -- cohort -----------------------------------------------------------------------------
     Term("p_predicted", "The probability of the predicted class for that sample.",
          "Column of the cohort table: softmax probability of the arg-max class.", "Cohort"),

@@ -25,6 +25,10 @@ DEMO_LABELS = {
     "mmdynamics_image_omics": "MM-dynamics, image + omics (demo)",
     "mmstatic_image_omics": "MM-static, image + omics (demo)",
     "mmdynamics_omics": "MM-dynamics, omics only (demo)",
+    "mca_image_omics": "MCA, image patches + omics (demo, attention)",
+    "zorro_image_omics": "Zorro, image patches + omics (demo, attention)",
+    "eao_image_omics": "EAO, image patches + omics (demo, attention)",
+    "hybrid_image_omics": "Hybrid transformer, image patches + omics (demo, attention)",
 }
 
 

@@ -55,6 +55,13 @@ class FusionModel(nn.Module):
         ce = self.cross_entropy(output.logits, batch.labels)
         return LossOutput(total=ce, terms={"ce_fused": ce.detach()})
 
+    def patch_grid(self, modality: str) -> tuple[int, int] | None:
+        """``(rows, cols)`` of the patch tokens image ``modality`` becomes, row-major (token
+        ``k`` = patch ``(k // cols, k % cols)``), or None when the method does not cut it into
+        patch tokens. Attention to such tokens can be drawn over the image
+        (``fusioncore.explain.attention_patches``)."""
+        return None
+
     # -- helpers shared by methods ------------------------------------------------------
     @property
     def modality_names(self) -> list[str]:

@@ -4,6 +4,11 @@ Pipeline, for ``M`` modalities with ``T`` tokens each (``S = 1 + M * T`` tokens)
 
     x_m (B, d_m) or (B, C, H, W) --enc_m--> (B, hidden) --linear--> (B, T, D) + type_m     modality tokens
     [fusion token ; tokens_1 ; ... ; tokens_M]                             (B, S, D)
+
+With ``image_tokens="patches"`` an image modality is not squeezed through an encoder into ``T``
+tokens; it becomes one token per ``image_patch_size`` square patch (the patch tokeniser of
+MCA / Zorro / EAO, ``encoders.tokenizers.PatchTokenizer``, with 2-D positions) plus its type
+embedding, so the readout's attention to each patch can be drawn over the image. ::
     n_layers x [ masked multi-head self-attention -> FFN ]  (pre-norm, residual)
     cross-attention readout: the fusion token queries the modality tokens  (B, D)
     LayerNorm -> Linear                                                    (B, K)
@@ -28,6 +33,7 @@ Masks are built by the small pure functions below, so they are tested on their o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,11 +41,13 @@ from torch import Tensor, nn
 
 from ..config import DataSchema, ModelConfig, TrainConfig
 from ..encoders.modality import modality_encoders
+from ..encoders.tokenizers import PatchTokenizer
 from ..registry import register_method
 from ..types import AttentionMaps, Batch, FusionOutput
 from .base import FusionModel
 
 FUSION_TOKEN = -1
+IMAGE_TOKENS = ("encoder", "patches")
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,9 @@ class HybridFusionConfig(ModelConfig):
     n_heads, n_layers:   self-attention heads and layers.
     ff_mult:             FFN hidden size = ``ff_mult * token_dim``.
     dropout:             attention / FFN dropout.
+    image_tokens:        ``"encoder"`` (SmallCNN -> ``T`` tokens, like any modality) or ``"patches"``
+                         (one token per image patch).
+    image_patch_size:    patch side in pixels for ``image_tokens="patches"``.
     """
 
     hidden_dim: int = 128
@@ -63,8 +74,12 @@ class HybridFusionConfig(ModelConfig):
     n_layers: int = 2
     ff_mult: int = 2
     dropout: float = 0.1
+    image_tokens: str = "encoder"
+    image_patch_size: int = 8
 
     def __post_init__(self) -> None:
+        if self.image_tokens not in IMAGE_TOKENS:
+            raise ValueError(f"HybridFusionConfig: image_tokens must be one of {IMAGE_TOKENS}, got {self.image_tokens!r}")
         if self.token_dim % self.n_heads:
             raise ValueError(
                 f"HybridFusionConfig: token_dim ({self.token_dim}) must be divisible by n_heads ({self.n_heads})"
@@ -77,9 +92,10 @@ class HybridFusionConfig(ModelConfig):
 
 
 # -- masks: pure functions -----------------------------------------------------------------
-def token_modality_index(n_modalities: int, tokens_per_modality: int) -> Tensor:
-    """``(S,)`` long: ``-1`` for the fusion token (position 0), then ``m`` for modality ``m``'s tokens."""
-    mods = torch.arange(n_modalities).repeat_interleave(tokens_per_modality)
+def token_modality_index(token_counts: Sequence[int]) -> Tensor:
+    """``(S,)`` long: ``-1`` for the fusion token (position 0), then ``m`` for each of modality ``m``'s
+    ``token_counts[m]`` tokens."""
+    mods = torch.arange(len(token_counts)).repeat_interleave(torch.tensor(list(token_counts), dtype=torch.long))
     return torch.cat([torch.tensor([FUSION_TOKEN]), mods])
 
 
@@ -204,11 +220,20 @@ class HybridFusion(FusionModel):
         super().__init__(config, schema)
         d, t = config.token_dim, config.tokens_per_modality
         names = [m.name for m in schema.modalities]
-        self.encoders = modality_encoders(
-            schema.modalities, config.hidden_dim, dropout=config.encoder_dropout, method="hybrid"
-        )
-        self.tokenizers = nn.ModuleDict({n: nn.Linear(config.hidden_dim, t * d) for n in names})
-        self.type_embeddings = nn.ParameterDict({n: nn.Parameter(0.02 * torch.randn(t, d)) for n in names})
+        patched = [m for m in schema.modalities if m.kind == "image" and config.image_tokens == "patches"]
+        self.patch_modalities = {m.name for m in patched}
+        encoded = tuple(m for m in schema.modalities if m.name not in self.patch_modalities)
+        self.encoders = modality_encoders(encoded, config.hidden_dim, dropout=config.encoder_dropout, method="hybrid")
+        self.tokenizers = nn.ModuleDict({m.name: nn.Linear(config.hidden_dim, t * d) for m in encoded})
+        for m in patched:
+            try:
+                self.tokenizers[m.name] = PatchTokenizer(m.shape, config.image_patch_size, d)
+            except ValueError as err:
+                raise ValueError(f"hybrid: modality {m.name!r}: {err}") from err
+        counts = [self.tokenizers[n].n_tokens if n in self.patch_modalities else t for n in names]
+        # patch tokens carry their 2-D position already: one type vector per patched modality
+        self.type_embeddings = nn.ParameterDict(
+            {n: nn.Parameter(0.02 * torch.randn(1 if n in self.patch_modalities else t, d)) for n in names})
         self.fusion_token = nn.Parameter(0.02 * torch.randn(1, 1, d))
         self.layers = nn.ModuleList(
             SelfAttentionLayer(d, config.n_heads, config.ff_mult, config.dropout) for _ in range(config.n_layers)
@@ -216,16 +241,22 @@ class HybridFusion(FusionModel):
         self.readout = CrossAttentionReadout(d, config.n_heads, config.ff_mult, config.dropout)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, schema.n_classes)
-        self.register_buffer("token_modality", token_modality_index(len(names), t), persistent=False)
+        self.register_buffer("token_modality", token_modality_index(counts), persistent=False)
+
+    def patch_grid(self, modality: str) -> tuple[int, int] | None:
+        return self.tokenizers[modality].grid if modality in self.patch_modalities else None
 
     def tokens(self, batch: Batch) -> Tensor:
-        """``(B, S, D)``: the fusion token followed by each modality's ``T`` tokens."""
+        """``(B, S, D)``: the fusion token followed by each modality's tokens (``T``, or its patches)."""
         cfg: HybridFusionConfig = self.config
         b = batch.size
         parts = [self.fusion_token.expand(b, -1, -1)]
         for name in self.modality_names:
-            h = self.encoders[name](batch.inputs[name])
-            tok = self.tokenizers[name](h).view(b, cfg.tokens_per_modality, cfg.token_dim)
+            if name in self.patch_modalities:
+                tok, _ = self.tokenizers[name](batch.inputs[name])  # check_batch refused non-finite pixels
+            else:
+                h = self.encoders[name](batch.inputs[name])
+                tok = self.tokenizers[name](h).view(b, cfg.tokens_per_modality, cfg.token_dim)
             parts.append(tok + self.type_embeddings[name])
         return torch.cat(parts, dim=1)
 

@@ -15,6 +15,12 @@ transformer block and the contrastive recipe code; they differ only in data:
 Modality tokens only ever see their own modality (MCA/Zorro), so each modality is one compact
 block and attention costs only what the mask allows (``layers/attention.py``).
 
+Tokens (``encoders/tokenizers.py``): a sequence gives one token per step, a table one per feature,
+an image one per ``image_patch_size`` square patch (row-major, with 2-D positions) — an extension
+of the paper, which has no image modality, so the attention a channel pays to each patch can be
+drawn over the image (``fusioncore.explain.attention_patches``). An absent modality's tokens are
+never keys, whatever its kind.
+
 Outputs (the one :class:`FusionOutput` contract): ``embeddings`` = every modality, every channel
 (e.g. ``"rna+meth"``; EAO: every pair) and ``"fusion"``; rows of an absent modality, and of a
 channel none of whose modalities is present, are zero vectors (they contribute nothing and are
@@ -36,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import DataSchema, ModalitySpec, ModelConfig, TrainConfig
-from ..encoders.tokenizers import SequenceEncoder, TabularTokenizer
+from ..config import DataSchema, ModelConfig, TrainConfig
+from ..encoders.tokenizers import POSITION_KINDS, PatchTokenizer, token_count, token_encoder
 from ..layers.attention import TokenBlock, compact, expand_rows
 from ..layers.maps import assemble_maps, block_diagonal_mask
 from ..layers.masks import MaskMode, TokenLayout, attention_mask, channel_name, make_layout
@@ -66,6 +72,10 @@ class MCAConfig(ModelConfig):
     loss_normalize:     L2-normalise embeddings inside the contrastive loss (cosine logits, as CLIP).
                         False = the original (raw dot products); True helps short CPU trainings,
                         where raw logits of ``scale * |a||b|`` saturate the softmax.
+    image_patch_size:   side in pixels of the square patches an image modality is cut into; each
+                        patch is one token (``encoders.tokenizers.PatchTokenizer``; not in the
+                        paper, which has no images).
+    image_positions:    2-D positions of the patch tokens: ``"sinusoidal"`` (fixed) or ``"learned"``.
     """
 
     dim: int = 64
@@ -81,6 +91,8 @@ class MCAConfig(ModelConfig):
     max_value: float = 100.0
     eao_skip_first_pair: bool = True
     loss_normalize: bool = False
+    image_patch_size: int = 8
+    image_positions: str = "sinusoidal"
 
 
 #: The paper's scale (spec §1b): D 512, 5 layers, 8 heads x 64, 8 fusion tokens x 11 channels = 88.
@@ -94,18 +106,6 @@ _TRAIN_DEFAULTS = TrainConfig(
 )
 
 
-def _token_count(spec: ModalitySpec) -> int:
-    if spec.kind == "sequence":
-        if len(spec.shape) != 2:
-            raise ValueError(f"modality {spec.name!r}: a sequence needs shape (length, features), got {spec.shape}")
-        return int(spec.shape[0])
-    if spec.kind == "tabular":
-        if len(spec.shape) != 1:
-            raise ValueError(f"modality {spec.name!r}: tabular-as-tokens needs shape (features,), got {spec.shape}")
-        return int(spec.shape[0])
-    raise ValueError(f"MCA/Zorro/EAO support sequence and tabular modalities, not {spec.kind!r} ({spec.name})")
-
-
 class _TokenFusionModel(FusionModel):
     """Shared encoders, transformer, head and loss of the three methods."""
 
@@ -117,17 +117,20 @@ class _TokenFusionModel(FusionModel):
         super().__init__(config, schema)
         if config.dim < 1 or config.heads < 1 or config.dim_head < 1:
             raise ValueError(f"MCAConfig: dim, heads and dim_head must be >= 1, got {config.dim}, {config.heads}, {config.dim_head}")
-        self.token_counts = tuple(_token_count(m) for m in schema.modalities)
-        self.encoders = nn.ModuleDict(
-            {
-                m.name: SequenceEncoder(m.shape[1], config.dim)
-                if m.kind == "sequence"
-                else TabularTokenizer(m.shape[0], config.dim, config.max_value)
-                for m in schema.modalities
-            }
-        )
+        if config.image_positions not in POSITION_KINDS:
+            raise ValueError(f"MCAConfig.image_positions must be one of {POSITION_KINDS}, got {config.image_positions!r}")
+        self.token_counts = tuple(token_count(m, config.image_patch_size) for m in schema.modalities)
+        self.encoders = nn.ModuleDict({
+            m.name: token_encoder(m, config.dim, max_value=config.max_value, patch_size=config.image_patch_size,
+                                  positions=config.image_positions)
+            for m in schema.modalities
+        })
         self.transformer = MCATransformer(config.dim, config.depth, config.heads, config.dim_head, config.ff_mult)
         self.head = nn.Linear(config.dim, schema.n_classes)
+
+    def patch_grid(self, modality: str) -> tuple[int, int] | None:
+        encoder = self.encoders[modality] if modality in self.encoders else None
+        return encoder.grid if isinstance(encoder, PatchTokenizer) else None
 
     # -- shared pieces --------------------------------------------------------------
     def encode(self, batch: Batch) -> tuple[list[Tensor], list[Tensor]]:
@@ -228,7 +231,7 @@ class _ChannelModel(_TokenFusionModel):
     MCAConfig,
     train_defaults=_TRAIN_DEFAULTS,
     description="Modal Channel Attention: fusion-token channels per modality subset (Bjorgaard 2024)",
-    supports=("tabular", "sequence"),
+    supports=("tabular", "sequence", "image"),
 )
 class MCA(_ChannelModel):
     """MCA (spec §1a)."""
@@ -241,7 +244,7 @@ class MCA(_ChannelModel):
     MCAConfig,
     train_defaults=_TRAIN_DEFAULTS,
     description="Zorro: modality-pure streams + fusion tokens that see everything (Recasens et al. 2023)",
-    supports=("tabular", "sequence"),
+    supports=("tabular", "sequence", "image"),
 )
 class Zorro(_ChannelModel):
     """Zorro as the MCA paper's baseline (spec §2a)."""
@@ -254,7 +257,7 @@ class Zorro(_ChannelModel):
     MCAConfig,
     train_defaults=_TRAIN_DEFAULTS,
     description="Everything At Once: one transformer per modality and pair, post-inference fusion (Shvetsova et al. 2022)",
-    supports=("tabular", "sequence"),
+    supports=("tabular", "sequence", "image"),
 )
 class EAO(_TokenFusionModel):
     """EAO as in the MCA repo (spec §3b).

@@ -45,6 +45,7 @@ from .figures_maps import (
     image_heatmap_figure,
     token_labels,
 )
+from .figures_patches import patch_attention_data, patch_attention_figure
 from .figures_trust import (
     VERDICT_COLORS,
     randomisation_curve_data,

@@ -22,11 +22,12 @@ from .base import make_batch, mixed_presence, tiny_schema
 
 
 def test_token_modality_index():
-    assert token_modality_index(3, 2).tolist() == [-1, 0, 0, 1, 1, 2, 2]
+    assert token_modality_index([2, 2, 2]).tolist() == [-1, 0, 0, 1, 1, 2, 2]
+    assert token_modality_index([4, 1]).tolist() == [-1, 0, 0, 0, 0, 1]  # e.g. a 2 x 2 patch grid + one token
 
 
 def test_masks_for_one_absent_modality():
-    tok = token_modality_index(2, 1)  # [fusion, m0, m1]
+    tok = token_modality_index([1, 1])  # [fusion, m0, m1]
     present = torch.tensor([[True, False]])
     valid = token_validity(present, tok)
     assert valid.tolist() == [[True, True, False]]
