@@ -95,8 +95,10 @@ class HybridFusionConfig(ModelConfig):
 def token_modality_index(token_counts: Sequence[int]) -> Tensor:
     """``(S,)`` long: ``-1`` for the fusion token (position 0), then ``m`` for each of modality ``m``'s
     ``token_counts[m]`` tokens."""
-    mods = torch.arange(len(token_counts)).repeat_interleave(torch.tensor(list(token_counts), dtype=torch.long))
-    return torch.cat([torch.tensor([FUSION_TOKEN]), mods])
+    # Built from Python ints: a tensor of repeats cannot be expanded on the meta device, where the
+    # model budget builds every model before allocating it.
+    index = [FUSION_TOKEN] + [m for m, count in enumerate(token_counts) for _ in range(int(count))]
+    return torch.tensor(index, dtype=torch.long)
 
 
 def token_validity(present: Tensor, token_modality: Tensor) -> Tensor:
