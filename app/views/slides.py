@@ -24,7 +24,7 @@ ctx = widgets.context()
 st.title("Slide viewer")
 widgets.page_notices(ctx)
 if not tiles.mounted():
-    st.warning("The slide viewer needs the dashboard's tile route: start it with `streamlit run app/server.py` "
+    st.warning("The slide viewer needs the dashboard's tile route: start it with `streamlit run app/main.py` "
                "(same port, same origin; see docs/slides.md).")
     st.stop()
 try:

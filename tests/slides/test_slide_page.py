@@ -9,7 +9,7 @@ from slide_helpers import REPO
 
 sys.path.insert(0, str(REPO / "app"))
 
-APP = str(REPO / "app" / "main.py")
+APP = str(REPO / "app" / "dashboard.py")
 
 
 def _page(mounted: bool):
@@ -20,7 +20,7 @@ def _page(mounted: bool):
     if mounted:
         tiles.routes()
     else:
-        tiles._mounted.clear()  # noqa: SLF001 -- the flag app/server.py sets
+        tiles._mounted.clear()  # noqa: SLF001 -- the flag app/main.py sets
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("views/slides.py").run()
     assert not at.exception
@@ -30,12 +30,12 @@ def _page(mounted: bool):
 def test_without_the_tile_route_the_page_says_how_to_start():
     at = _page(mounted=False)
     assert at.title[0].value == "Slide viewer"
-    assert any("streamlit run app/server.py" in w.value for w in at.warning)
+    assert any("streamlit run app/main.py" in w.value for w in at.warning)
 
 
 def test_with_the_tile_route_the_page_asks_for_a_slide():
     at = _page(mounted=True)
-    assert not any("app/server.py" in w.value for w in at.warning)
+    assert not any("streamlit run app/main.py" in w.value for w in at.warning)
     assert any("Upload a slide" in i.value for i in at.info)
     at.selectbox(key="demo_model").set_value("mmdynamics_omics").run()
     assert any("no image modality" in i.value for i in at.info)
