@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from slide_helpers import REPO
+from slide_helpers import REPO, slide_factory, textures  # noqa: F401 -- fixtures
 
 sys.path.insert(0, str(REPO / "app"))
 
@@ -39,3 +39,31 @@ def test_with_the_tile_route_the_page_asks_for_a_slide():
     assert any("Upload a slide" in i.value for i in at.info)
     at.selectbox(key="demo_model").set_value("mmdynamics_omics").run()
     assert any("no image modality" in i.value for i in at.info)
+
+
+def _server_path(at, typed: str):
+    at.radio(key="slide_source").set_value("Server path").run()
+    at.text_input(key="slide_server_path").set_value(typed).run()
+    assert not at.exception
+    return at
+
+
+def test_a_server_slide_outside_the_allowed_roots_is_refused(tmp_path, monkeypatch):
+    allowed = tmp_path / "lab"
+    allowed.mkdir()
+    outside = tmp_path / "elsewhere.tiff"
+    outside.write_bytes(b"not read")
+    monkeypatch.setenv("FUSIONCORE_ALLOWED_ROOTS", str(allowed))
+    at = _server_path(_page(mounted=True), str(outside))
+    assert any("outside the folders this dashboard may read" in e.value for e in at.error)
+    assert str(allowed) in at.text_input(key="slide_server_path").help
+    at = _server_path(at, str(allowed / "notes.txt"))
+    assert any("expected an existing file ending in" in e.value for e in at.error)
+
+
+def test_a_server_slide_inside_the_allowed_roots_opens(slide_factory, tmp_path, monkeypatch):
+    slide = slide_factory("served.tiff", (512, 384))
+    monkeypatch.setenv("FUSIONCORE_ALLOWED_ROOTS", str(slide.parent))
+    at = _server_path(_page(mounted=True), str(slide))
+    assert not at.error, [e.value for e in at.error]
+    assert any(b.label == "Compute the slide heatmap" for b in at.button)
