@@ -8,6 +8,7 @@ the script it runs, so it cannot be that script. ``streamlit run app/dashboard.p
 its viewer.
 """
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -16,6 +17,15 @@ from streamlit import config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import preload  # noqa: E402
 import tiles  # noqa: E402
 
-app = st.App("dashboard.py", routes=tiles.routes(config.get_option("server.baseUrlPath") or ""))
+
+@contextlib.asynccontextmanager
+async def warm_start(_app):
+    """Server lifespan: preload the default model and cohort (``preload.py`` says why)."""
+    preload.start()
+    yield
+
+
+app = st.App("dashboard.py", routes=tiles.routes(config.get_option("server.baseUrlPath") or ""), lifespan=warm_start)
