@@ -1,6 +1,6 @@
 """The dashboard's exception boundary: every failure in the sidebar or a page becomes a message.
 
-``main.py`` runs the page inside :func:`guard`, and the sidebar runs each of its sections inside
+``dashboard.py`` runs the page inside :func:`guard`, and the sidebar runs each of its sections inside
 one, so no page needs its own ``try``. What the user reads depends on the failure:
 
 * a library error (``ValueError``: ``CheckpointError``, ``DataError``, ``AccessError``...): its

@@ -1,6 +1,6 @@
 """The sidebar: which model and which data the pages work on.
 
-Rendered by the entry script (``main.py``) because Streamlit keeps a widget's state across pages
+Rendered by the entry script (``dashboard.py``) because Streamlit keeps a widget's state across pages
 only for widgets of the entry script. Its result, a :class:`~widgets.Context`, goes into
 ``st.session_state["context"]``. Each section runs inside the exception boundary
 (:func:`boundary.guard`), so any failure becomes an ``st.error`` naming what is wrong, never a

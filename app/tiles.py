@@ -1,6 +1,6 @@
 """The slide viewer's tile route: Deep Zoom tiles cut on demand, on the dashboard's own origin and port.
 
-Why a route on Streamlit's own server (``st.App(..., routes=...)``, see ``server.py``) and not a
+Why a route on Streamlit's own server (``st.App(..., routes=...)``, see ``main.py``) and not a
 second tile server or Streamlit's static folder: the viewer needs tiles cut *on demand* from a slide
 the user opened (static serving only serves files that already exist in ``app/static``); a second
 port would have to be opened to the world and proxied separately; and component messages would
@@ -122,5 +122,5 @@ def routes(base_url_path: str = "") -> list[Route]:
 
 
 def mounted() -> bool:
-    """Whether this process serves the tile routes (started through ``app/server.py``)."""
+    """Whether this process serves the tile routes (started through ``app/main.py``)."""
     return _mounted.is_set()

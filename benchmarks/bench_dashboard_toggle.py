@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(ROOT / "app" / "dashboard.py"), default_timeout=300).run()
     at.selectbox(key="demo_model").set_value(args.model).run()
     if at.exception or at.error:
         print("app did not start:", [e.value for e in at.error], at.exception, file=sys.stderr)

@@ -10,9 +10,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+import loading
 import slide_viewer
 import tiles
 import widgets
+from fusioncore.access import AccessError
 from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.slide_view import inspect_tile, load_run, tile_figure
 from fusioncore.reports.slide_run import SlideOptions, explain_slide, is_complete
@@ -24,7 +26,7 @@ ctx = widgets.context()
 st.title("Slide viewer")
 widgets.page_notices(ctx)
 if not tiles.mounted():
-    st.warning("The slide viewer needs the dashboard's tile route: start it with `streamlit run app/server.py` "
+    st.warning("The slide viewer needs the dashboard's tile route: start it with `streamlit run app/main.py` "
                "(same port, same origin; see docs/slides.md).")
     st.stop()
 try:
@@ -58,14 +60,48 @@ def uploaded_slide(upload) -> tuple[Path, str]:
     return Path(path), digest
 
 
-upload = st.file_uploader("Slide (" + ", ".join(f".{s}" for s in SLIDE_SUFFIXES) + ")", type=list(SLIDE_SUFFIXES),
-                          key="slide_file")
-st.caption("Server paths open once the lab's allowed roots are configured (docs/deployment.md); uploads are kept "
-           "in this session's private folder.")
-if upload is None:
-    st.info("Upload a slide to start. The model runs on its tissue tiles at the model's resolution.")
+def server_slide(policy) -> tuple[Path, str] | None:
+    """A slide file on the server, checked against the lab's allowed roots; ``(path, identity)``
+    where the identity changes when the file does (path, size, modification time)."""
+    typed = st.text_input("Slide file on the server", key="slide_server_path", help=policy.describe())
+    if not typed.strip():
+        st.info("Type the path of a slide file on the server. " + policy.describe())
+        return None
+    try:
+        path = policy.resolve(typed, "slide")
+    except AccessError as err:
+        st.error(str(err))
+        return None
+    if not path.is_file() or path.suffix.lower().lstrip(".") not in SLIDE_SUFFIXES:
+        st.error(f"Slide file {typed!r}: expected an existing file ending in "
+                 + ", ".join(f".{s}" for s in SLIDE_SUFFIXES))
+        return None
+    stat = path.stat()
+    return path, hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+
+
+def chosen_slide() -> tuple[Path, str, str] | None:
+    """``(path, identity, display name)`` of the slide to view: uploaded, or a server path when
+    this dashboard may read server paths (docs/deployment.md)."""
+    policy = loading.policy()
+    sources = ["Upload"] + (["Server path"] if policy.server_paths_enabled else [])
+    source = st.radio("Slide from", sources, horizontal=True, key="slide_source") if len(sources) > 1 else "Upload"
+    if source == "Server path":
+        got = server_slide(policy)
+        return None if got is None else (*got, got[0].name)
+    upload = st.file_uploader("Slide (" + ", ".join(f".{s}" for s in SLIDE_SUFFIXES) + ")",
+                              type=list(SLIDE_SUFFIXES), key="slide_file")
+    st.caption("Uploads are kept in this session's private folder. " + policy.describe())
+    if upload is None:
+        st.info("Upload a slide to start. The model runs on its tissue tiles at the model's resolution.")
+        return None
+    return (*uploaded_slide(upload), upload.name)
+
+
+chosen = chosen_slide()
+if chosen is None:
     st.stop()
-slide_path, digest = uploaded_slide(upload)
+slide_path, digest, slide_name = chosen
 
 c1, c2, c3, c4 = st.columns(4)
 how = c1.selectbox("Resolution", ["model's own", "microns per pixel", "pyramid level"], key="slide_res",
@@ -162,5 +198,5 @@ with st.expander("Downloads"):
     for col, (name, mime) in zip(cols, [("heatmap.tif", "image/tiff"), ("overlay.png", "image/png"),
                                         ("regions.csv", "text/csv"), ("regions.geojson", "application/geo+json"),
                                         ("summary.json", "application/json")]):
-        col.download_button(name, run.file(name).read_bytes(), file_name=f"{Path(upload.name).stem}__{name}", mime=mime,
+        col.download_button(name, run.file(name).read_bytes(), file_name=f"{Path(slide_name).stem}__{name}", mime=mime,
                             key=f"slide_dl_{name}", on_click="ignore")

@@ -14,7 +14,7 @@ sys.path.insert(0, str(TESTS))
 from conftest import make_tabular_dataset  # noqa: E402
 from inspect_helpers import build_tiny_assets, tiny_model, write_table_folder  # noqa: E402
 
-APP = str(TESTS.parent / "app" / "main.py")
+APP = str(TESTS.parent / "app" / "dashboard.py")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The slide viewer in a browser: ``streamlit run app/server.py`` (the dashboard plus its tile route),
+"""The slide viewer in a browser: ``streamlit run app/main.py`` (the dashboard plus its tile route),
 driven by Playwright in headless Chromium: upload a slide, compute its heatmap, zoom, change the
 heatmap's opacity, click a listed region and see its tile beside the viewer. Screenshots go to
 ``$FUSIONCORE_SCREENSHOTS`` when set (e.g. docs/screenshots)."""
@@ -34,7 +34,7 @@ def _free_port() -> int:
 def server():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "server.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True)
