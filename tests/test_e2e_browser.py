@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "app"))
 
 from app_helpers import mca_case, tiny_assets_root  # noqa: E402,F401  (fixtures)
-from browser_helpers import chromium_page, settle, streamlit_server  # noqa: E402
+from browser_helpers import REPO, chromium_page, settle, streamlit_server  # noqa: E402
 
 pytestmark = pytest.mark.browser
 WIDTH, HEIGHT = 1280, 720
@@ -122,4 +122,28 @@ def test_attention_view_in_a_browser(server, mca_case, tmp_path):  # noqa: F811
         main.get_by_text("Switched off (masked, grey): m1").wait_for()
         sync_api.expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
         settle(page)
+        page.screenshot(path=str(shots / "attention-folder.png"), full_page=True)
+
+
+def test_attention_view_on_a_bundled_attention_model(tmp_path):
+    """The repository's bundled MCA demo model (image patches + omics), chosen through the page URL
+    as a user's bookmark would: the mask, the per-layer map, channel x modality and the attention
+    over the tile are all drawn."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    bundled = REPO / "assets"
+    if not (bundled / "demo" / "mca_image_omics" / "model.safetensors").is_file():
+        pytest.skip("the bundled demo checkpoints are not built")
+    shots = shots_dir(tmp_path)
+    with streamlit_server(bundled) as server, chromium_page(WIDTH, HEIGHT) as page:
+        page.goto(f"{server}/attention?demo_model=mca_image_omics")
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_role("heading", name="Attention view").wait_for()
+        page.locator('[data-testid="stSidebar"]').get_by_text("method: mca").first.wait_for(timeout=120_000)
+        main.get_by_role("heading", name="Attention over the image (histology)").wait_for(timeout=120_000)
+        sync_api.expect(main).not_to_contain_text("has no attention maps")
+        sync_api.expect(page.locator('[data-testid="stPlotlyChart"]').nth(3)).to_be_visible(timeout=120_000)
+        settle(page)
         page.screenshot(path=str(shots / "attention.png"), full_page=True)
+        page.locator('[data-testid="stPlotlyChart"]').last.scroll_into_view_if_needed()  # the maps over the tile
+        settle(page)
+        page.screenshot(path=str(shots / "attention-patches.png"))
