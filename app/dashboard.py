@@ -42,4 +42,7 @@ pages = [
 page = st.navigation(pages)
 title = getattr(page, "title", "")  # a Page outside a Streamlit run (a spawned worker importing this file) has none
 with guard(f"The {title} page failed"):  # every exception a message, its traceback in the server log
-    page.run()
+    try:
+        page.run()
+    finally:  # also after st.stop(): the page is drawn, the next click's work can start
+        widgets.start_prefetch()

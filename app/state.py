@@ -13,7 +13,9 @@ recomputes anything.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -34,6 +36,63 @@ def explain(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...]
     if effective != available:
         reference = explain(model_key, data_key, index, available, _model, _data, attention).probabilities
     return fi.explain_sample(_model, _data, index, list(pattern), attention=attention, reference=reference)
+
+
+def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...]]:
+    """The presence patterns one switch click from ``pattern``: each available modality flipped
+    (never the pattern with every modality off, which has no prediction)."""
+    out = []
+    for j, here in enumerate(available):
+        if here:
+            flipped = tuple(not p if i == j else p for i, p in enumerate(pattern))
+            if any(f and a for f, a in zip(flipped, available)):
+                out.append(flipped)
+    return out
+
+
+_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fusioncore-prefetch")
+_PREFETCHED: OrderedDict = OrderedDict()  # keys already submitted (bounded, oldest dropped)
+_PREFETCH_LOCK = threading.Lock()
+
+
+def prefetch_neighbours(ctx, index: int, pattern: tuple[bool, ...]) -> list[tuple[bool, ...]]:
+    """Compute, in one background worker, the explanations one switch click away, into the same
+    cache :func:`explain` reads; returns the patterns submitted.
+
+    Why: the first visit of a presence pattern runs the model (most of a toggle's wait on an image
+    model), and the next click is almost always one switch. Called after the page is drawn; the
+    worker is single so it never takes both cores for long, and Streamlit's per-key compute lock
+    makes a click that arrives mid-computation wait for that result instead of computing it again.
+    Only under a Streamlit runtime (without one, the cache would not be the page's).
+    """
+    if not st.runtime.exists():
+        return []
+    submitted = []
+    available = tuple(bool(a) for a in ctx.data.present[index])
+    for neighbour in one_click_away(available, pattern):
+        key = (ctx.model_key, ctx.data_key, index, neighbour)
+        with _PREFETCH_LOCK:
+            if key in _PREFETCHED:
+                continue
+            _PREFETCHED[key] = True
+            while len(_PREFETCHED) > 2048:
+                _PREFETCHED.popitem(last=False)
+        _PREFETCH.submit(_prefetch_one, key, ctx.model, ctx.data)
+        submitted.append(neighbour)
+    return submitted
+
+
+def _prefetch_one(key: tuple, model, data) -> bool:
+    """One explanation into :func:`explain`'s cache; whether it was computed. Checked again in the
+    worker: a thread of ``AppTest`` sees no runtime, and its cache would not be the page's. A
+    prefetch never reports: the page shows any error when the user asks for that pattern."""
+    if not st.runtime.exists():
+        return False
+    try:
+        explain(*key, model, data)
+    except Exception:  # noqa: BLE001 -- the same call from the page raises it again, to the user
+        return False
+    return True
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

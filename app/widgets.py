@@ -241,10 +241,22 @@ def explanation(ctx: Context, index: int, pattern: tuple[bool, ...]):
         st.warning("Every modality is switched off: switch at least one on to get a prediction.")
         return None
     try:
-        return state.explain(ctx.model_key, ctx.data_key, index, pattern, ctx.model, ctx.data)
+        exp = state.explain(ctx.model_key, ctx.data_key, index, pattern, ctx.model, ctx.data)
     except ValueError as err:
         st.error(str(err))
         return None
+    st.session_state[PREFETCH] = (ctx, index, pattern)  # started once the page is drawn (start_prefetch)
+    return exp
+
+
+PREFETCH = "_prefetch_next"
+
+
+def start_prefetch() -> None:
+    """After the page is drawn: compute the explanations one switch click from the one it showed."""
+    pending = st.session_state.pop(PREFETCH, None)
+    if pending is not None:
+        state.prefetch_neighbours(*pending)
 
 
 # -- export -----------------------------------------------------------------------------------
