@@ -126,7 +126,10 @@ class SelectionConfig:
     after every epoch the model is scored on it (``monitor``: ``loss`` = fused cross-entropy,
     lower is better; ``acc`` / ``balanced_acc``: higher is better) and the best epoch's weights
     are kept and restored at the end. Training stops after ``patience`` epochs without
-    improvement (0 = never stop early, still select). No epoch before ``min_epochs`` is selected
+    improvement (0 = never stop early, still select). ``refit``: then train afresh on the whole
+    training split (validation part included) for the selected number of epochs, and keep that
+    model (more data for small cohorts; the epoch count still comes from validation, never
+    from the test split). No epoch before ``min_epochs`` is selected
     and training never stops before it -- for losses with a schedule that must run its course
     first (MM-dynamics' sparsity ramp: a gate that has not yet been asked to close is no
     explanation).
@@ -136,6 +139,7 @@ class SelectionConfig:
     monitor: Literal["loss", "acc", "balanced_acc"] = "loss"
     patience: int = 10
     min_epochs: int = 0
+    refit: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < float(self.fraction) < 0.5:

@@ -31,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
         raise ValueError(f"--out {args.out}: exists and is not a folder (a checkpoint is a folder)")
     splits = load_data(args.data)
     recipe = with_selection(get_recipe(args.method, splits.schema, args.recipe), fraction=args.val_fraction,
-                            patience=args.patience)
+                            patience=args.patience, refit=args.refit)
     model_config = apply_params(override(entry.config_cls(), **recipe.model_params), args.param,
                                 f"{args.method} hyper-parameters")
     train_config = override(
@@ -123,6 +123,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", type=_at_least(1, int, "samples"), help="change the recipe's mini-batch size (>= 1)")
     p.add_argument("--modality-dropout", type=_probability, help="share of present modalities hidden during training, in [0, 1)")
     p.add_argument("--val-fraction", type=float, help="share of the training split held out for validation (default recipe)")
+    p.add_argument("--refit", action="store_true", default=None,
+                   help="default recipe: after picking the epoch count on validation, train again on the whole "
+                        "training split for that many epochs")
     p.add_argument("--patience", type=_at_least(0, int, "epochs"),
                    help="stop after this many epochs without a better validation score (default recipe; 0 = never)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model hyper-parameter override (repeatable)")

@@ -294,6 +294,7 @@ def fit(
     on_step: Callable[[int, dict], None] | None = None,
     validation: MultimodalDataset | None = None,
     selection: SelectionConfig | None = None,
+    stop_after_epochs: int | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data``; returns the model (eval mode) and per-epoch history.
 
@@ -314,6 +315,8 @@ def fit(
                   weights are restored at the end and training stops early after
                   ``selection.patience`` epochs without improvement (every rank scores it, so
                   all ranks stop together).
+    stop_after_epochs: end after this many epochs, the schedule still laid out for
+                  ``train_config.epochs`` (a refit for a validation-selected epoch count).
     """
     cfg = train_config
     if (validation is None) != (selection is None):
@@ -438,7 +441,8 @@ def fit(
     start = time.perf_counter()
     bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=f"train {model.method}",
                disable=not (progress and ctx.is_main), leave=False)
-    for epoch in range(start_epoch, cfg.epochs):
+    end_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
+    for epoch in range(start_epoch, end_epoch):
         net.train()
         if full is None:
             order_state = copy.deepcopy(rng.bit_generator.state)

@@ -40,18 +40,20 @@ def check_train_options(cfg: TrainConfig) -> None:
             raise ValueError(f"--train-param {name}={value}: expected a whole number >= {1 if name == 'step_size' else 0}")
 
 
-def with_selection(recipe: Recipe, *, fraction: float | None = None, patience: int | None = None) -> Recipe:
-    """``recipe`` with its validation fraction / patience changed (``--val-fraction``, ``--patience``)."""
-    if fraction is None and patience is None:
+def with_selection(recipe: Recipe, *, fraction: float | None = None, patience: int | None = None,
+                   refit: bool | None = None) -> Recipe:
+    """``recipe`` with its validation fraction / patience / refit changed (``--val-fraction``,
+    ``--patience``, ``--refit``)."""
+    if fraction is None and patience is None and refit is None:
         return recipe
     if recipe.selection is None:
-        raise ValueError(f"--val-fraction / --patience: recipe {recipe.name!r} keeps the final epoch and holds "
+        raise ValueError(f"--val-fraction / --patience / --refit: recipe {recipe.name!r} keeps the final epoch and holds "
                          "out no validation split; use --recipe default")
     if fraction is not None and not 0.0 < fraction < 0.5:
         raise ValueError(f"--val-fraction {fraction}: expected a share of the training split in (0, 0.5)")
     if patience is not None and patience < 0:
         raise ValueError(f"--patience {patience}: expected a whole number of epochs >= 0 (0 = never stop early)")
-    changes = {k: v for k, v in (("fraction", fraction), ("patience", patience)) if v is not None}
+    changes = {k: v for k, v in (("fraction", fraction), ("patience", patience), ("refit", refit)) if v is not None}
     return dataclasses.replace(recipe, selection=dataclasses.replace(recipe.selection, **changes))
 
 
@@ -76,10 +78,26 @@ def train_by_recipe(model, splits: DatasetSplits, recipe: Recipe, train: TrainCo
         record.update(selection=None, epoch="final", trained_epochs=len(result.history))
         return result, record
     train_part, val_part = validation_split(splits, recipe.selection, train.seed)
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if recipe.selection.refit else None
     result = fit(model, train_part, train, validation=val_part, selection=recipe.selection, **fit_options)
     record.update(selection=to_jsonable(recipe.selection), epoch="validation-selected", n_train=len(train_part),
                   n_validation=len(val_part), **(result.selection or {}))
+    if initial is not None and result.selection and result.selection["selected_epoch"]:
+        result = _refit(model, initial, splits.train, train, result.selection["selected_epoch"], fit_options)
+        record.update(epoch="refit on the whole training split for the selected epoch count", n_train=len(splits.train))
     return result, record
+
+
+def _refit(model, initial: dict, data: MultimodalDataset, train: TrainConfig, epochs: int, fit_options: dict) -> FitResult:
+    """Train ``model`` again from its initial weights on all of ``data`` for ``epochs`` epochs.
+
+    The schedule keeps the recipe's length (a cosine or step schedule is not compressed), so
+    the refit model sees the learning rates the selected epoch saw. No training state is
+    written (the state folder belongs to the selection run).
+    """
+    model.load_state_dict(initial, strict=True)
+    options = {k: v for k, v in fit_options.items() if k not in ("state_dir", "state_every", "resume")}
+    return fit(model, data, train, stop_after_epochs=epochs, **options)
 
 
 __all__ = ["check_train_options", "train_by_recipe", "validation_split", "with_selection"]

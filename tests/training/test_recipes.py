@@ -227,3 +227,19 @@ def test_data_with_its_own_validation_split_uses_it(tmp_path):
                            val=data.subset(np.arange(50, 60)))
     train, val = validation_split(splits, SelectionConfig(), seed=0)
     assert train.sample_ids == splits.train.sample_ids and val.sample_ids == splits.val.sample_ids
+
+
+def test_refit_trains_the_whole_training_split_for_the_selected_epochs():
+    from fusioncore.config import Recipe
+    from fusioncore.training.recipes import train_by_recipe
+
+    data = make_tabular_dataset(n=60, seed=4)
+    splits = DatasetSplits(train=data.subset(np.arange(48)), test=data.subset(np.arange(48, 60)))
+    cfg = TrainConfig(epochs=8, lr=1e-2, scheduler="step", step_size=3, gamma=0.5, seed=0)
+    recipe = Recipe("default", cfg, {}, SelectionConfig(fraction=0.25, patience=2, refit=True))
+    result, record = train_by_recipe(_model(data), splits, recipe, cfg, progress=False)
+    chosen = record["selected_epoch"]
+    assert record["n_train"] == 48 and record["epoch"].startswith("refit") and len(result.history) == chosen
+    again = fit(_model(data), splits.train, cfg, stop_after_epochs=chosen, progress=False).model.state_dict()
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, again[key]), key
