@@ -208,7 +208,7 @@ def test_cli_resume_matches_uninterrupted(tmp_path, capsys, monkeypatch):
     full = json.loads(capsys.readouterr().out)
     assert full["resumed_from_step"] is None and full["world_size"] == 1
 
-    import fusioncore.training as training
+    import fusioncore.training.recipes as training  # `train` trains through train_by_recipe
 
     real_fit = training.fit
     monkeypatch.setattr(training, "fit", lambda *a, **kw: real_fit(*a, **kw, on_step=_kill_after(7)))

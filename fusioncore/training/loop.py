@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig, from_jsonable, to_jsonable
+from ..config import SelectionConfig, TrainConfig, from_jsonable, to_jsonable
 from ..data.dataset import MultimodalDataset, to_batch
 from ..data.image_reference import ImageReference
 from ..data.preprocessing import IdentityTransform, MinMaxScaler
@@ -53,6 +53,7 @@ from .resume import (
     set_numpy_global_state,
 )
 from .seeding import seed_everything
+from .selection import EpochSelector, validation_scores
 
 
 @dataclass
@@ -67,6 +68,8 @@ class FitResult:
     steps:              optimiser steps taken in total (including before a resume).
     samples_per_second: training samples (all ranks together) per second in this call.
     resumed_from_step:  the optimiser step the run resumed from, None for a fresh run.
+    selection:          with a validation split: the selected epoch, where training stopped,
+                        the validation scores and ids (:meth:`EpochSelector.summary`); else None.
     """
 
     model: torch.nn.Module
@@ -76,6 +79,7 @@ class FitResult:
     steps: int = 0
     samples_per_second: float = 0.0
     resumed_from_step: int | None = None
+    selection: dict | None = None
 
 
 def fit_preprocessing(data: MultimodalDataset, mode: str | dict = "auto") -> dict:
@@ -288,6 +292,9 @@ def fit(
     resume: bool = False,
     distributed: bool | None = None,
     on_step: Callable[[int, dict], None] | None = None,
+    validation: MultimodalDataset | None = None,
+    selection: SelectionConfig | None = None,
+    stop_after_epochs: int | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train_data``; returns the model (eval mode) and per-epoch history.
 
@@ -303,8 +310,17 @@ def fit(
                   False = train locally even then; True = require one.
     on_step:      ``callback(global_step, record)`` after every optimiser step (and after the
                   state of that step, if any, is written), on every rank.
+    validation:   a split held out from the training data (never the test split); with
+                  ``selection`` the model is scored on it after every epoch, the best epoch's
+                  weights are restored at the end and training stops early after
+                  ``selection.patience`` epochs without improvement (every rank scores it, so
+                  all ranks stop together).
+    stop_after_epochs: end after this many epochs, the schedule still laid out for
+                  ``train_config.epochs`` (a refit for a validation-selected epoch count).
     """
     cfg = train_config
+    if (validation is None) != (selection is None):
+        raise ValueError("epoch selection needs both a validation split and a SelectionConfig")
     if train_data.labels is None and getattr(model.config, "lambda_supervised", 1.0):
         raise ValueError(f"{train_data.source or 'training data'} has no labels; supervised training needs them")
     if state_every < 0:
@@ -363,7 +379,9 @@ def fit(
         "n_train": len(train_data),
         "train_ids": _data_fingerprint(train_data),
         "amp": bool(amp),
+        "selection": None if selection is None else to_jsonable(selection),
     }
+    selector = EpochSelector(selection) if selection is not None else None
     if resume and find_state(state_dir) is not None:
         state = load_training_state(state_dir)
         for key, current in (("model_config", model.config), ("train_config", cfg)):
@@ -380,6 +398,8 @@ def fit(
         rank_sums = pos["sums"]  # one dict per rank: terms are rank-local until the epoch ends
         sums = dict(rank_sums[rank] if rank < len(rank_sums) else rank_sums[0])
         count, history = pos["count"], list(pos["history"])
+        if selector is not None and pos.get("selection"):
+            selector.load_state(pos["selection"])
         resumed_from = global_step
 
     runner = _ForwardLoss(model, device.type if amp else None)
@@ -406,17 +426,23 @@ def fit(
             scheduler_state=None if scheduler is None else scheduler.state_dict(),
             progress={
                 "epoch": next_epoch, "batch": next_batch, "global_step": global_step, "total_steps": total_steps,
-                "finished": global_step >= total_steps, "sums": rank_sums, "count": count, "history": history,
+                "finished": global_step >= total_steps or (selector is not None and selector.stopped),
+                "sums": rank_sums, "count": count, "history": history,
+                "selection": None if selector is None else selector.state(),
             },
             rng=snapshot,
             meta=meta,
         )
 
+    if selector is not None and selector.stopped:
+        start_epoch = cfg.epochs  # the interrupted run had already stopped early: nothing left to train
     samples = 0
+    stop = False
     start = time.perf_counter()
     bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=f"train {model.method}",
                disable=not (progress and ctx.is_main), leave=False)
-    for epoch in range(start_epoch, cfg.epochs):
+    end_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
+    for epoch in range(start_epoch, end_epoch):
         net.train()
         if full is None:
             order_state = copy.deepcopy(rng.bit_generator.state)
@@ -447,16 +473,23 @@ def fit(
                     from .evaluate import evaluate_model
 
                     entry["eval"] = evaluate_model(model, eval_data, tcp=False)
+                if selector is not None:
+                    entry["val"] = validation_scores(model, validation)
+                    stop = selector.update(epoch + 1, entry["val"], model)
                 history.append(entry)
                 bar.update(1)
-                bar.set_postfix(loss=f"{entry['loss']:.4f}")
-            if state_every and (global_step % state_every == 0 or global_step == total_steps):
+                bar.set_postfix(_postfix(entry, selector))
+            if state_every and (global_step % state_every == 0 or global_step == total_steps or stop):
                 if last:
                     order_state = copy.deepcopy(rng.bit_generator.state)
                 write_state(epoch + 1 if last else epoch, 0 if last else k + 1)
             if on_step is not None:
                 on_step(global_step, record)
+        if stop:
+            break
     bar.close()
+    if selector is not None:
+        selector.restore(model)
     model.training_epoch = None
     seconds = time.perf_counter() - start
     model.eval()
@@ -468,4 +501,17 @@ def fit(
         steps=global_step,
         samples_per_second=samples / seconds if seconds > 0 and samples else 0.0,
         resumed_from_step=resumed_from,
+        selection=None if selector is None else selector.summary(validation, history[-1]["epoch"] if history else 0),
     )
+
+
+def _postfix(entry: dict, selector: EpochSelector | None) -> dict[str, str]:
+    """The progress bar's numbers: training loss and, with a validation split, its score and the best epoch."""
+    out = {"loss": f"{entry['loss']:.4f}"}
+    if selector is not None and "val" in entry:
+        monitor = selector.selection.monitor
+        out[f"val_{monitor}"] = f"{entry['val'][monitor]:.4f}"
+        if monitor != "acc":
+            out["val_acc"] = f"{entry['val']['acc']:.3f}"
+        out["best"] = str(selector.best_epoch) if selector.best_epoch is not None else "-"
+    return out
