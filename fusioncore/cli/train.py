@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .args import apply_params, nan_to_none
+from .args import apply_params, nan_to_none, report_data
 
 #: Sub-folder of ``train --out`` that holds the resumable training state (``--state-every``).
 TRAINING_STATE_DIR = "training_state"
@@ -28,6 +28,7 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder (a checkpoint is a folder)")
     splits = load_data(args.data)
+    report_data("train", splits)  # notes and warnings on stderr (fusioncore.data.checks)
     model_config = apply_params(entry.config_cls(), args.param, f"{args.method} hyper-parameters")
     train_config = override(
         entry.train_defaults,
