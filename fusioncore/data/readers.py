@@ -139,6 +139,8 @@ def read_table(path: str | Path, *, header: bool = True) -> pd.DataFrame:
             frame.attrs["notes"] = []
         else:
             frame = _read_text_table(path, header)
+    except DataError:
+        raise
     except PermissionError as err:
         raise DataError(f"{path}: permission denied (this user may not read this file)") from err
     except pd.errors.EmptyDataError as err:
