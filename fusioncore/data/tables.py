@@ -258,7 +258,8 @@ def _read_labels(manifest: TableManifest, classes: tuple[str, ...] | None) -> _L
     if not keep:
         raise DataError(f"{path}: every label in column {label_col!r} is empty")
     if len(keep) < len(raw):
-        rows = [str(i + 2) for i in range(len(raw)) if i not in set(keep)]
+        kept = set(keep)
+        rows = [str(i + 2) for i in range(len(raw)) if i not in kept]
         warned.append(f"{path.name}: {len(raw) - len(keep)} of {len(raw)} sample(s) have no label and were dropped "
                       f"(row(s) {', '.join(rows[:10])}{' ...' if len(rows) > 10 else ''})")
     values, merged = normalise_labels([raw[i] for i in keep])
@@ -273,7 +274,8 @@ def _read_labels(manifest: TableManifest, classes: tuple[str, ...] | None) -> _L
     warned += _class_warnings(path, labels, class_names, [i + 2 for i in keep])
     split = None
     if manifest.split_column in frame.columns:
-        split = _read_split([frame[manifest.split_column].tolist()[i] for i in keep], manifest)
+        tags = frame[manifest.split_column].tolist()
+        split = _read_split([tags[i] for i in keep], manifest, [i + 2 for i in keep])
     return _Labels([ids[i] for i in keep], labels, tuple(class_names), split, notes, warned)
 
 
@@ -376,12 +378,13 @@ def load_table_samples(
     return data, split
 
 
-def _read_split(values: list, manifest: TableManifest) -> np.ndarray:
+def _read_split(values: list, manifest: TableManifest, rows: list[int]) -> np.ndarray:
+    """Split tags of the kept rows; ``rows`` are their line numbers in the labels file."""
     out, bad = [], []
-    for i, v in enumerate(values):
+    for row, v in zip(rows, values):
         tag = SPLIT_NAMES.get(str(v).strip().lower())
         if tag is None:
-            bad.append(f"{where(manifest.labels, i + 2, manifest.split_column)}: {v!r} is not train, test or val")
+            bad.append(f"{where(manifest.labels, row, manifest.split_column)}: {v!r} is not train, test or val")
         out.append(tag)
     if bad:
         raise DataError(f"{manifest.labels}: unknown split names", bad)
