@@ -128,7 +128,7 @@ def constant_feature_warnings(preprocessing: dict[str, Any], data, where: str = 
             continue
         features = data.schema.modality(name).features or tuple(f"{name}_{k}" for k in range(x.shape[1]))
         shown = ", ".join(f"{features[c]!r} ({scaler.minimum[c]:g} in training, e.g. {x[differs[:, c], c][0]:g} "
-                          f"in {int(differs[:, c].sum())} sample(s) {where})" for c in cols[:5])
+                          f"in {int(differs[:, c].sum())} sample(s))" for c in cols[:5])
         more = f" and {len(cols) - 5} more" if len(cols) > 5 else ""
         out.append(f"modality {name!r}: {len(cols)} feature(s) constant in training take other values {where}: "
                    f"{shown}{more}; the model learned nothing from them and their scaled value is held at 0 "
