@@ -20,6 +20,7 @@ from typing import Any
 import streamlit as st
 
 from fusioncore.access import AccessPolicy
+from fusioncore.data.checks import data_warnings
 from fusioncore.inspect import demo_assets, model_summary
 from fusioncore.inspect.folders import dataset_version, resolve_dataset
 
@@ -146,6 +147,8 @@ def sidebar() -> Context | None:
                 st.caption(f"{data.source}: {len(data)} samples")
                 for note in data.notes:
                     st.caption(f"note: {note}")
+                for warning in data_warnings(data, model.preprocessing):  # the CLI prints the same on stderr
+                    st.warning(warning)
         if data_section.failed or got is None:
             return None
     return Context(model, model_key, label, checkpoint, digest, summary, data, data_key, split)

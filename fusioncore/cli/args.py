@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import typing
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,18 @@ def _parse_value(text: str, tp: Any) -> Any:
         if text.lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"expected true/false, got {text!r}")
-    if tp is int:
-        return int(text)
-    if tp is float:
-        return float(text)
+    if tp in (int, float):
+        try:
+            return tp(text)
+        except ValueError:
+            kind = "a whole number" if tp is int else "a number"
+            raise ValueError(f"expected {kind}, got {text!r}" + (" (the value is empty)" if not text else "")) from None
     if origin is tuple:
         inner = args[0] if args else str
-        return tuple(_parse_value(t, inner) for t in text.split(",") if t)
+        items = [t.strip() for t in text.split(",")]
+        if any(not t for t in items) and text:
+            raise ValueError(f"expected comma-separated values, got an empty item in {text!r}")
+        return tuple(_parse_value(t, inner) for t in items if t)
     if typing.get_origin(tp) is typing.Literal:
         if text not in typing.get_args(tp):
             raise ValueError(f"expected one of {typing.get_args(tp)}, got {text!r}")
@@ -88,3 +94,25 @@ def select_split(splits, name: str):
             raise ValueError("this dataset has no validation split")
         return splits.val
     raise ValueError(f"--split must be train, test or val, got {name!r}")
+
+
+def report_data(command: str, data: Any, preprocessing: dict | None = None) -> None:
+    """Print a dataset's notes and warnings on stderr, ``fusioncore COMMAND: warning: ...``.
+
+    ``data`` is a :class:`~fusioncore.data.dataset.DatasetSplits` (``train``: training data of a
+    single class is refused, and the test and validation splits are checked against the training
+    split's statistics) or one dataset (checked against ``preprocessing``, a checkpoint's). The
+    JSON result on stdout is unchanged.
+    """
+    from ..data.checks import check_trainable, data_warnings, splits_messages
+    from ..data.dataset import DatasetSplits
+
+    if isinstance(data, DatasetSplits):
+        check_trainable(data)
+        notes, found = splits_messages(data)
+    else:
+        notes, found = list(data.notes), data_warnings(data, preprocessing)
+    for note in notes:
+        print(f"fusioncore {command}: note: {note}", file=sys.stderr)
+    for warning in found:
+        print(f"fusioncore {command}: warning: {warning}", file=sys.stderr)

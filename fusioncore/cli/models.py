@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+#: How a ``torch.save`` file starts: a zip archive (PyTorch >= 1.6) or a pickle (older PyTorch).
+TORCH_SAVE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 def cmd_list(args: argparse.Namespace) -> dict:
@@ -18,8 +22,34 @@ def cmd_import(args: argparse.Namespace) -> dict:
 
     if args.source != "mmdynamics":
         raise ValueError(f"import supports 'mmdynamics' checkpoints, not {args.source!r}")
+    check_state_dict_file(Path(args.state_dict))
     out = import_mmdynamics(args.state_dict, load_data(args.data), args.out)
     return {"checkpoint": str(out), "source": args.state_dict}
+
+
+def check_state_dict_file(path: Path) -> None:
+    """Refuse a ``--state-dict`` that is not a ``torch.save`` file before PyTorch reads it.
+
+    PyTorch's own errors for a text file or a safetensors file (``KeyError: 101``, "invalid load
+    key") name neither the file nor what was expected.
+    """
+    from ..data.readers import check_readable
+
+    try:
+        check_readable(path)
+    except ValueError as err:
+        raise ValueError(f"--state-dict {err}") from None
+    with open(path, "rb") as file:
+        head = file.read(16)
+    if head.startswith(TORCH_SAVE_MAGIC):
+        return
+    if len(head) >= 9 and head[8:9] == b"{":
+        raise ValueError(f"--state-dict {path}: a safetensors file, not the official code's torch.save checkpoint "
+                         "(a fusioncore checkpoint folder is loaded as it is, without import)")
+    shown = head[:8].decode("latin-1").encode("unicode_escape").decode()
+    raise ValueError(f"--state-dict {path}: not a PyTorch checkpoint (a torch.save file starts with a zip or pickle "
+                     f"header; this one starts with {shown!r}); pass the .pt/.pth file the official MM-dynamics code "
+                     "wrote with torch.save(model.state_dict())")
 
 
 def add_parser(sub) -> None:

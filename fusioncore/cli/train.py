@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import RECIPE_NAMES
-from .args import apply_params, nan_to_none
+from .args import apply_params, nan_to_none, report_data
 
 #: Sub-folder of ``train --out`` that holds the resumable training state (``--state-every``).
 TRAINING_STATE_DIR = "training_state"
@@ -30,6 +30,7 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder (a checkpoint is a folder)")
     splits = load_data(args.data)
+    report_data("train", splits)  # notes and warnings on stderr (fusioncore.data.checks)
     recipe = with_selection(get_recipe(args.method, splits.schema, args.recipe), fraction=args.val_fraction,
                             patience=args.patience, refit=args.refit)
     model_config = apply_params(override(entry.config_cls(), **recipe.model_params), args.param,

@@ -27,6 +27,12 @@ class MultimodalDataset:
     labels:   ``(N,)`` int64 class indices into ``schema.classes``, or None (unlabelled).
     padding:  optional modality name -> ``(N, L)`` bool, True = a real token (sequence
               modalities padded to a fixed length), passed on as ``Batch.padding``.
+    notes:    what the loader did that a user should know (a separator it detected, extra
+              columns it ignored); printed by the CLI and shown by the dashboard.
+    warnings: what makes a result built on this data suspect (samples dropped, a modality
+              missing for many samples, a one-sample class); the CLI prints them on stderr as
+              warnings and the dashboard shows them with ``st.warning`` — the one path every
+              data warning takes (:func:`fusioncore.cli.args.report_data`).
     """
 
     schema: DataSchema
@@ -37,6 +43,7 @@ class MultimodalDataset:
     source: str = ""
     notes: tuple[str, ...] = field(default=())
     padding: dict[str, np.ndarray] | None = None
+    warnings: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         n = len(self.sample_ids)

@@ -6,7 +6,11 @@ Every image the package reads goes through :func:`read_image`, which
 * refuses truncated or corrupt files and decompression bombs (a tiny file that claims a huge
   canvas) before decoding them;
 * converts to 8-bit RGB and *states* the conversion (grayscale replicated to three channels,
-  alpha composited over white, 16-bit rescaled), so nothing is silently reinterpreted.
+  alpha composited over white, 16-bit rescaled), so nothing is silently reinterpreted;
+* turns the image upright as its EXIF orientation tag says (a phone or scanner photo stored
+  sideways), and says so;
+* reads the first frame of a multi-page TIFF or an animated PNG and says that it did
+  (:attr:`LoadedImage.frames`; :func:`load_image_column` reports the rows).
 
 Images become model inputs with :func:`to_model_input` (:data:`INPUT_RULE`: scaled with
 Pillow's bilinear filter to cover the model's ``H x W`` keeping the aspect ratio, centre-cropped,
@@ -17,13 +21,14 @@ reports *every* bad row in one error.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF")
 #: Largest canvas accepted by default: 144 megapixels (an 8k x 8k tile is 67 MP). Larger files
@@ -50,6 +55,7 @@ class LoadedImage:
     source_format: str
     source_mode: str
     conversion: str  # human sentence, e.g. "RGBA -> RGB: alpha composited over white"
+    frames: int = 1  # frames in the file (multi-page TIFF, animated PNG); only the first is used
 
 
 def _to_rgb(img: Image.Image) -> tuple[np.ndarray, str]:
@@ -87,8 +93,16 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     Raises :class:`ImageLoadError` (a ``ValueError``) naming ``path`` and the reason.
     """
     path = Path(path)
+    try:
+        path.stat()
+    except PermissionError as err:
+        raise ImageLoadError(f"{path}: permission denied (this user may not open a folder on its path)") from err
+    except OSError as err:
+        raise ImageLoadError(f"{path}: no such file") from err
     if not path.is_file():
-        raise ImageLoadError(f"{path}: no such file")
+        raise ImageLoadError(f"{path}: not a file")
+    if not os.access(path, os.R_OK):
+        raise ImageLoadError(f"{path}: permission denied (this user may not read this file)")
     try:
         with warnings.catch_warnings():
             # above Pillow's guard only when the caller raised max_pixels on purpose
@@ -108,18 +122,27 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
                 if w == 0 or h == 0:
                     raise ImageLoadError(f"{path}: empty image ({w}x{h})")
                 ImageFile.LOAD_TRUNCATED_IMAGES = False
+                frames = int(getattr(img, "n_frames", 1) or 1)
                 img.load()
                 mode = img.mode
-                pixels, note = _to_rgb(img)
+                upright = ImageOps.exif_transpose(img)
+                turned = upright is not img and img.getexif().get(0x0112, 1) not in (1, None)
+                pixels, note = _to_rgb(upright)
+                if turned:
+                    note += f"; turned upright as its EXIF orientation ({img.getexif().get(0x0112)}) says"
+                if frames > 1:
+                    note += f"; the first of its {frames} frames used"
     except ImageLoadError:
         raise
+    except PermissionError as err:
+        raise ImageLoadError(f"{path}: permission denied (this user may not read this file)") from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageLoadError(f"{path}: refused as a possible decompression bomb ({err})") from err
     except UnidentifiedImageError as err:
         raise ImageLoadError(f"{path}: not an image file (expected PNG, JPEG or TIFF)") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageLoadError(f"{path}: truncated or corrupt image ({err})") from err
-    return LoadedImage(pixels=pixels, source_format=fmt, source_mode=mode, conversion=note)
+    return LoadedImage(pixels=pixels, source_format=fmt, source_mode=mode, conversion=note, frames=frames)
 
 
 def to_model_input(pixels: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -158,13 +181,17 @@ def load_image_column(
     size: tuple[int, int] = (64, 64),
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    report: list[str] | None = None,
+    warn: list[str] | None = None,
 ) -> np.ndarray:
     """Load the image of every row of a table: ``(N, 3, H, W)`` float32 in [0, 1].
 
     ``paths[i]`` is the image of ``sample_ids[i]``, relative to the folder of ``table_path``
     (or absolute). Every row is tried; if any fails, ONE :class:`ImageLoadError` lists every
     bad row (row number counted from 1 after the header, sample id, path, reason), so a user
-    fixes the whole table in one pass.
+    fixes the whole table in one pass. What a user should know about the images that loaded
+    is appended to ``report`` (EXIF rotations: the dataset's notes) and ``warn`` (multi-frame
+    files of which only the first frame was used: the dataset's warnings).
     """
     if len(sample_ids) != len(paths):
         raise ValueError(f"{table_path}: {len(sample_ids)} sample ids but {len(paths)} image paths")
@@ -172,6 +199,8 @@ def load_image_column(
     h, w = (int(s) for s in size)
     out = np.zeros((len(paths), 3, h, w), dtype=np.float32)
     bad: list[str] = []
+    multi: list[str] = []
+    turned: list[str] = []
     for i, (sid, raw) in enumerate(zip(sample_ids, paths)):
         where = f"row {i + 1} (sample {sid!r}, path {raw!r})"
         if raw is None or (isinstance(raw, float) and np.isnan(raw)) or not str(raw).strip():
@@ -180,14 +209,27 @@ def load_image_column(
         file = Path(str(raw).strip())
         file = file if file.is_absolute() else folder / file
         try:
-            out[i] = to_model_input(read_image(file, max_pixels=max_pixels).pixels, (h, w))
+            loaded = read_image(file, max_pixels=max_pixels)
+            out[i] = to_model_input(loaded.pixels, (h, w))
         except ImageLoadError as err:
             bad.append(f"{where}: {str(err).replace(str(file) + ': ', '')}")
+            continue
+        if loaded.frames > 1:
+            multi.append(f"row {i + 1} ({loaded.frames} frames)")
+        if "EXIF orientation" in loaded.conversion:
+            turned.append(f"row {i + 1}")
     if bad:
         raise ImageLoadError(
             f"{table_path}: {len(bad)} of {len(paths)} image(s) could not be loaded "
             f"(paths are relative to {folder}):\n  " + "\n  ".join(bad)
         )
+    name = Path(table_path).name
+    if multi and warn is not None:
+        warn.append(f"{name}: {len(multi)} image(s) have several frames (multi-page TIFF or animated PNG); only the "
+                      f"first frame of each was used: {', '.join(multi[:10])}{' ...' if len(multi) > 10 else ''}")
+    if turned and report is not None:
+        report.append(f"{name}: {len(turned)} image(s) turned upright as their EXIF orientation says: "
+                      f"{', '.join(turned[:10])}{' ...' if len(turned) > 10 else ''}")
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import DataSchema, ModalitySpec
 from .dataset import DatasetSplits, MultimodalDataset
 from .errors import DataError, where
-from .readers import read_lines, read_numeric_matrix
+from .readers import check_readable, read_lines, read_numeric_matrix
 
 VIEW_NAMES = {1: "mRNA", 2: "methylation", 3: "miRNA"}
 KNOWN_CLASSES = {
@@ -68,11 +68,14 @@ def class_names(folder: Path, n_classes: int) -> tuple[str, ...]:
 def load_mogonet(path: str | Path, *, view_names: dict[int, str] | None = None) -> DatasetSplits:
     """Load a MOGONET-format folder as train/test splits of raw (unscaled) features."""
     folder = Path(path)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder (expected a MOGONET dataset folder)")
+    check_readable(folder, "folder")
     views = find_views(folder)
     names = {**VIEW_NAMES, **(view_names or {})} if len(views) <= 3 else dict(view_names or {})
     labels = {s: read_labels(folder / f"labels_{s}.csv") for s in ("tr", "te")}
+    counts = np.bincount(labels["tr"])
+    if np.count_nonzero(counts) < 2:
+        raise DataError(f"{folder / 'labels_tr.csv'}: every training sample has the label {int(labels['tr'][0])}; "
+                        "a classifier needs training samples of at least two classes")
     n_classes = int(labels["tr"].max()) + 1
     unknown = [
         f"{where(folder / 'labels_te.csv', i + 1)}: label {v} does not occur in labels_tr.csv"
@@ -103,6 +106,10 @@ def load_mogonet(path: str | Path, *, view_names: dict[int, str] | None = None) 
         specs.append(ModalitySpec(name=name, kind="tabular", shape=(d_tr,), features=features))
 
     schema = DataSchema(modalities=tuple(specs), classes=class_names(folder, n_classes))
+    small = [f"labels_tr.csv: class {schema.classes[k]!r} ({k}): {counts[k]} sample{'s' if counts[k] > 1 else ''}"
+             for k in np.flatnonzero(counts) if counts[k] < 3]
+    gaps = [f"labels_tr.csv: class {schema.classes[k]!r} ({k}) has no training sample, but labels go up to "
+            f"{n_classes - 1}" for k in np.flatnonzero(counts == 0)]
 
     def split(tag: str, prefix: str) -> MultimodalDataset:
         n = len(labels[tag])
@@ -113,6 +120,7 @@ def load_mogonet(path: str | Path, *, view_names: dict[int, str] | None = None) 
             labels=labels[tag],
             sample_ids=tuple(f"{prefix}{i:04d}" for i in range(n)),
             source=f"mogonet:{folder}",
+            warnings=tuple(small + gaps),
         )
 
     return DatasetSplits(train=split("tr", "train_"), test=split("te", "test_"))

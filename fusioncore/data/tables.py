@@ -20,6 +20,14 @@ heatmaps run at it.
 
 A sample missing from a modality's table is *absent* for that modality. Without a ``split``
 column the samples are split at random, stratified by class, with the manifest's seed.
+
+What would make a model silently wrong is said on the dataset (``warnings``, printed by the CLI
+and shown by the dashboard) or refused: samples with an empty label are dropped and counted;
+numeric labels are compared as numbers (``1`` and ``1.0`` are one class); a class with fewer
+than :data:`SMALL_CLASS` samples is named (a typo, usually), and so is a single class (training
+on it is refused); a
+modality missing for many labelled samples, or whose ids do not match the labels', is named
+with the share of samples without it.
 """
 
 from __future__ import annotations
@@ -34,11 +42,15 @@ import pandas as pd
 from ..config import DataSchema, ModalitySpec
 from .dataset import DatasetSplits, MultimodalDataset
 from .errors import DataError, where
-from .readers import TABLE_SUFFIXES, duplicated_ids, read_table, to_numeric_matrix
+from .readers import TABLE_SUFFIXES, check_readable, duplicated_ids, read_table, to_numeric_matrix
 
 MANIFEST_NAME = "fusioncore.json"
 LABEL_STEMS = ("labels", "label")
 IMAGE_COLUMNS = ("path", "image", "image_path", "file")
+#: A class with fewer samples than this is named in a warning (cannot reach train, val and test).
+SMALL_CLASS = 3
+#: A modality missing for at least this share of the labelled samples is named in a warning.
+MISSING_SHARE = 0.25
 SPLIT_NAMES = {"train": "train", "tr": "train", "test": "test", "te": "test", "val": "val", "valid": "val", "validation": "val"}
 
 
@@ -67,10 +79,10 @@ class TableManifest:
 def discover(path: str | Path) -> TableManifest:
     """The manifest of a folder (``fusioncore.json`` if present, else every table in it)."""
     path = Path(path)
-    if path.is_file() and path.suffix == ".json":
+    if path.suffix == ".json":
+        check_readable(path)
         return read_manifest(path)
-    if not path.is_dir():
-        raise DataError(f"{path}: not a folder or a {MANIFEST_NAME} manifest")
+    check_readable(path, "folder")
     if (path / MANIFEST_NAME).is_file():
         return read_manifest(path / MANIFEST_NAME)
     tables = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
@@ -136,9 +148,12 @@ def _id_column(frame: pd.DataFrame, path: Path, requested: str | None) -> str:
     return str(frame.columns[0])
 
 
-def _keyed(path: Path, id_column: str | None) -> tuple[pd.DataFrame, list[str], str]:
-    """A table, its sample ids (validated unique and non-empty) and the id column's name."""
+def _keyed(path: Path, id_column: str | None, notes: list[str] | None = None) -> tuple[pd.DataFrame, list[str], str]:
+    """A table, its sample ids (validated unique and non-empty) and the id column's name; what
+    reading it detected (a separator, an encoding) is appended to ``notes``."""
     frame = read_table(path)
+    if notes is not None:
+        notes += frame.attrs.get("notes", [])
     key = _id_column(frame, path, id_column)
     ids = [str(v).strip() for v in frame[key].tolist()]
     problems = [f"{where(path, i + 2, key)}: empty sample id" for i, s in enumerate(ids) if s in ("", "nan", "None")]
@@ -149,21 +164,25 @@ def _keyed(path: Path, id_column: str | None) -> tuple[pd.DataFrame, list[str], 
 
 
 def read_modality_table(
-    mod: ModalityFile, id_column: str | None
+    mod: ModalityFile, id_column: str | None, notes: list[str] | None = None, warned: list[str] | None = None
 ) -> tuple[ModalitySpec, dict[str, int], np.ndarray]:
-    """One modality table -> (spec, sample id -> row, values ``(n, *shape)``)."""
-    frame, ids, _ = _keyed(mod.path, id_column)
+    """One modality table -> (spec, sample id -> row, values ``(n, *shape)``); what the user
+    should hear about reading it goes to ``notes`` (a detected separator) and ``warned``
+    (multi-frame images of which only the first frame was used)."""
+    frame, ids, key = _keyed(mod.path, id_column, notes)
+    if frame.shape[1] == 0:
+        what = "a column of image paths (sample_id,path)" if mod.kind == "image" else "feature columns"
+        raise DataError(f"{mod.path}: only the sample-id column {key!r}; expected {what} besides it")
     image_cols = [c for c in frame.columns if str(c).lower() in IMAGE_COLUMNS]
     is_image = mod.kind == "image" or (mod.kind == "auto" and len(frame.columns) == 1 and image_cols)
     if is_image:
         from .images import load_image_column
 
         column = image_cols[0] if image_cols else frame.columns[0]
-        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], (mod.size, mod.size))
+        values = load_image_column(mod.path, ids, [str(p) for p in frame[column]], (mod.size, mod.size),
+                                   report=notes, warn=warned)
         spec = ModalitySpec(name=mod.name, kind="image", shape=tuple(values.shape[1:]), mpp=mod.mpp)
     else:
-        if frame.shape[1] == 0:
-            raise DataError(f"{mod.path}: no feature columns besides the sample id")
         values = to_numeric_matrix(frame, mod.path, row_offset=2)
         spec = ModalitySpec(
             name=mod.name, kind="tabular", shape=(values.shape[1],), features=tuple(str(c) for c in frame.columns)
@@ -171,9 +190,30 @@ def read_modality_table(
     return spec, {sid: i for i, sid in enumerate(ids)}, values
 
 
+def normalise_labels(values: list[str]) -> tuple[list[str], list[str]]:
+    """Numeric labels written as numbers: ``1``, ``1.0`` and ``01`` are the class ``1``.
+
+    Only when every label is a number (a spreadsheet that wrote some as ``1.0``); text labels
+    are kept as written (stripped). Returns the labels and a note per class that merged spellings.
+    """
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return values, []
+    if not all(np.isfinite(numbers)):
+        return values, []
+    canonical = [str(int(x)) if x == int(x) else repr(x) for x in numbers]
+    spellings: dict[str, set[str]] = {}
+    for raw, c in zip(values, canonical):
+        spellings.setdefault(c, set()).add(raw)
+    notes = [f"labels {', '.join(repr(v) for v in sorted(s))} read as one class {c!r}"
+             for c, s in spellings.items() if len(s) > 1]
+    return canonical, notes
+
+
 def _class_order(values: list[str], declared: tuple[str, ...]) -> tuple[str, ...]:
     if declared:
-        return declared
+        return tuple(normalise_labels([str(c).strip() for c in declared])[0])
     uniq = sorted(set(values))
     try:
         return tuple(sorted(uniq, key=float))
@@ -190,38 +230,120 @@ def load_tables(path: str | Path, *, classes: tuple[str, ...] | None = None) -> 
     return split_samples(data, manifest, tags)
 
 
+@dataclass(frozen=True)
+class _Labels:
+    """The labels table as read: kept samples, their class indices, and what was said about it."""
+
+    ids: list[str]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    split: np.ndarray | None
+    notes: list[str]
+    warnings: list[str]
+
+
+def _read_labels(manifest: TableManifest, classes: tuple[str, ...] | None) -> _Labels:
+    """The labels table: rows with an empty label dropped (and counted), numeric labels
+    normalised, unknown labels refused, small classes and a single class named."""
+    path, notes, warned = manifest.labels, [], []
+    frame, ids, key = _keyed(path, manifest.id_column, notes)
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: only the sample-id column {key!r}; expected a label column too "
+                        "(columns sample_id,label[,split])")
+    label_col = manifest.label_column or ("label" if "label" in frame.columns else frame.columns[0])
+    if label_col not in frame.columns:
+        raise DataError(f"{path}: no label column {label_col!r}; columns are {list(frame.columns)}")
+    raw = [str(v).strip() for v in frame[label_col].tolist()]
+    keep = [i for i, v in enumerate(raw) if v not in ("", "nan", "NaN", "NA", "None")]
+    if not keep:
+        raise DataError(f"{path}: every label in column {label_col!r} is empty")
+    if len(keep) < len(raw):
+        kept = set(keep)
+        rows = [str(i + 2) for i in range(len(raw)) if i not in kept]
+        warned.append(f"{path.name}: {len(raw) - len(keep)} of {len(raw)} sample(s) have no label and were dropped "
+                      f"(row(s) {', '.join(rows[:10])}{' ...' if len(rows) > 10 else ''})")
+    values, merged = normalise_labels([raw[i] for i in keep])
+    notes += [f"{path.name}: {m}" for m in merged]
+    class_names = classes or _class_order(values, manifest.classes)
+    lookup = {c: k for k, c in enumerate(class_names)}
+    unknown = [f"{where(path, i + 2, label_col)}: label {v!r} is not one of {list(class_names)}"
+               for i, v in zip(keep, values) if v not in lookup]
+    if unknown:
+        raise DataError(f"{path}: unknown labels", unknown)
+    labels = np.array([lookup[v] for v in values], dtype=np.int64)
+    warned += _class_warnings(path, labels, class_names, [i + 2 for i in keep])
+    split = None
+    if manifest.split_column in frame.columns:
+        tags = frame[manifest.split_column].tolist()
+        split = _read_split([tags[i] for i in keep], manifest, [i + 2 for i in keep])
+    return _Labels([ids[i] for i in keep], labels, tuple(class_names), split, notes, warned)
+
+
+def _class_warnings(path: Path, labels: np.ndarray, classes: tuple[str, ...], rows: list[int]) -> list[str]:
+    """Name a single class (training on it is refused, :func:`fusioncore.data.checks.check_trainable`;
+    scoring such a cohort is fine) and every class with fewer than :data:`SMALL_CLASS` samples."""
+    counts = np.bincount(labels, minlength=len(classes))
+    seen = np.flatnonzero(counts)
+    if len(classes) < 2:
+        raise DataError(f"{path}: every sample has the label {classes[0]!r}; a classifier needs samples of at least two "
+                        "classes (or name the classes in the manifest's 'classes' field to score a one-class cohort)")
+    if len(seen) < 2:
+        return [f"{path.name}: every sample has the label {classes[seen[0]]!r} (one class only)"]
+    out = []
+    for k in seen:
+        if counts[k] < SMALL_CLASS:
+            at = ", ".join(str(rows[i]) for i in np.flatnonzero(labels == k))
+            near = [c for c in classes if c != classes[k] and c.lower() == classes[k].lower()]
+            hint = f"; a typo of {near[0]!r}?" if near else "; a typo?"
+            out.append(f"{path.name}: class {classes[k]!r}: {counts[k]} sample{'s' if counts[k] > 1 else ''} "
+                       f"(row {at}){hint} A class this small cannot be both trained on and tested")
+    return out
+
+
+def _coverage_warnings(
+    tables: list[tuple[ModalitySpec, dict[str, int], np.ndarray]], manifest: TableManifest, sample_ids: list[str],
+    present: np.ndarray,
+) -> list[str]:
+    """Per modality: labelled samples without it (their share), and table ids with no label.
+
+    Both together usually mean ids spelled differently (``S7`` vs ``S0007``); a large share
+    alone is worth a warning too, because the model then learns that modality from few samples.
+    """
+    out, labelled = [], set(sample_ids)
+    for j, (spec, rows, _) in enumerate(tables):
+        file = next(m.path.name for m in manifest.modalities if m.name == spec.name)
+        missing = int((~present[:, j]).sum())
+        share = missing / max(len(sample_ids), 1)
+        extra = sorted(set(rows) - labelled)
+        if extra:
+            shown = ", ".join(repr(x) for x in extra[:3])
+            out.append(f"{file}: {len(extra)} sample id(s) have no label and were dropped (e.g. {shown})")
+        if missing and (extra or share >= MISSING_SHARE):
+            absent = [sid for i, sid in enumerate(sample_ids) if not present[i, j]][:3]
+            out.append(f"modality {spec.name!r}: {100 * share:.0f}% of the labelled samples ({missing} of "
+                       f"{len(sample_ids)}) have no row in {file} (e.g. {', '.join(map(repr, absent))})"
+                       + ("; do the ids match the labels' spelling?" if extra else ""))
+    return out
+
+
 def load_table_samples(
     manifest: TableManifest, *, classes: tuple[str, ...] | None = None
 ) -> tuple[MultimodalDataset, np.ndarray | None]:
     """All samples of a manifest as one dataset (labelled when the manifest has labels), and the
     per-sample split tags of the labels table's split column (None when it has none)."""
-    labels_frame = split = None
-    if manifest.labels is not None:
-        frame, ids, _ = _keyed(manifest.labels, manifest.id_column)
-        label_col = manifest.label_column or ("label" if "label" in frame.columns else frame.columns[0])
-        if label_col not in frame.columns:
-            raise DataError(f"{manifest.labels}: no label column {label_col!r}; columns are {list(frame.columns)}")
-        raw_labels = [str(v).strip() for v in frame[label_col].tolist()]
-        empty = [f"{where(manifest.labels, i + 2, label_col)}: empty label" for i, v in enumerate(raw_labels) if v in ("", "nan")]
-        if empty:
-            raise DataError(f"{manifest.labels}: every sample needs a label", empty)
-        class_names = classes or _class_order(raw_labels, manifest.classes)
-        lookup = {c: k for k, c in enumerate(class_names)}
-        unknown = [
-            f"{where(manifest.labels, i + 2, label_col)}: label {v!r} is not one of {list(class_names)}"
-            for i, v in enumerate(raw_labels)
-            if v not in lookup
-        ]
-        if unknown:
-            raise DataError(f"{manifest.labels}: unknown labels", unknown)
-        labels_frame = np.array([lookup[v] for v in raw_labels], dtype=np.int64)
-        if manifest.split_column in frame.columns:
-            split = _read_split(frame[manifest.split_column].tolist(), manifest)
-        sample_ids = ids
-    tables = [read_modality_table(m, manifest.id_column) for m in manifest.modalities]
-    if manifest.labels is None:
+    notes: list[str] = []
+    warned: list[str] = []
+    read = _read_labels(manifest, classes) if manifest.labels is not None else None
+    image_warnings: list[str] = []
+    tables = [read_modality_table(m, manifest.id_column, notes, image_warnings) for m in manifest.modalities]
+    if read is None:
         sample_ids = sorted(set().union(*(t[1] for t in tables)))
         class_names = classes or manifest.classes or ("class 0", "class 1")
+        labels, split = None, None
+    else:
+        sample_ids, labels, class_names, split = read.ids, read.labels, read.classes, read.split
+        notes, warned = read.notes + notes, list(read.warnings)
+    warned += image_warnings
     n = len(sample_ids)
     present = np.zeros((n, len(tables)), dtype=bool)
     features = {}
@@ -241,29 +363,28 @@ def load_table_samples(
             f"({', '.join(m.path.name for m in manifest.modalities)}); check the ids (they are case-sensitive)",
             [f"sample id {sid!r}" for sid in orphans],
         )
-    notes = []
-    for spec, rows, _ in tables:
-        extra = len(set(rows) - set(sample_ids))
-        if extra:
-            notes.append(f"{spec.name}: {extra} sample id(s) have no label and were ignored")
+    if read is not None:
+        warned += _coverage_warnings(tables, manifest, sample_ids, present)
     data = MultimodalDataset(
         schema=schema,
         features=features,
         present=present,
-        labels=labels_frame,
+        labels=labels,
         sample_ids=tuple(sample_ids),
         source=f"table:{manifest.folder}",
-        notes=tuple(notes),
+        notes=tuple(dict.fromkeys(notes)),
+        warnings=tuple(dict.fromkeys(warned)),
     )
     return data, split
 
 
-def _read_split(values: list, manifest: TableManifest) -> np.ndarray:
+def _read_split(values: list, manifest: TableManifest, rows: list[int]) -> np.ndarray:
+    """Split tags of the kept rows; ``rows`` are their line numbers in the labels file."""
     out, bad = [], []
-    for i, v in enumerate(values):
+    for row, v in zip(rows, values):
         tag = SPLIT_NAMES.get(str(v).strip().lower())
         if tag is None:
-            bad.append(f"{where(manifest.labels, i + 2, manifest.split_column)}: {v!r} is not train, test or val")
+            bad.append(f"{where(manifest.labels, row, manifest.split_column)}: {v!r} is not train, test or val")
         out.append(tag)
     if bad:
         raise DataError(f"{manifest.labels}: unknown split names", bad)

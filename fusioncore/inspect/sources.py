@@ -82,6 +82,7 @@ def combine_splits(splits: DatasetSplits) -> tuple[MultimodalDataset, tuple[str,
         sample_ids=tuple(s for _, p in parts for s in p.sample_ids),
         source=first.source,
         notes=tuple(dict.fromkeys(n for _, p in parts for n in p.notes)),
+        warnings=tuple(dict.fromkeys(w for _, p in parts for w in p.warnings)),
         padding=None if first.padding is None else {
             k: np.concatenate([p.padding[k] for _, p in parts]) for k in first.padding
         },
