@@ -48,7 +48,7 @@ def write_folder(path: str | Path, files: dict[str, bytes], *, replaced: Iterabl
     (a stale ``metrics.json``); every other entry is kept. File modes are ``0666 & ~umask``;
     a new folder gets ``0777 & ~umask``, a replaced one keeps its mode.
     """
-    folder = Path(path)
+    folder = Path(os.path.abspath(path))  # "." or "a/.." has no name to put a temporary folder beside
     if folder.is_symlink():
         folder = folder.resolve()  # replace what the link points to, keep the link
     if folder.exists() and not folder.is_dir():
@@ -72,7 +72,7 @@ def write_folder(path: str | Path, files: dict[str, bytes], *, replaced: Iterabl
     finally:
         if not swapped:
             shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return Path(path)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -148,7 +148,7 @@ def recover_interrupted(folder: str | Path, replaced: Iterable[str]) -> list[str
     ``replaced`` (a ``training_state/``) move from leftovers into ``folder``; the leftovers are
     then removed. Leftovers of live processes, or of other hosts, are left alone.
     """
-    folder = Path(folder)
+    folder = Path(os.path.abspath(folder))
     drop, notes = set(replaced), []
     for kind, leftover in _leftovers(folder):
         if not folder.exists() and kind == "old":
@@ -179,7 +179,7 @@ def _leftovers(folder: Path) -> list[tuple[str, Path]]:
 
 def leftover_hint(folder: str | Path) -> str:
     """A sentence for a missing ``folder`` beside which a save's leftovers lie ('' when none)."""
-    folder = Path(folder)
+    folder = Path(os.path.abspath(folder))
     prefix = f".{folder.name}.old-"
     try:
         names = sorted(n for n in os.listdir(folder.parent) if n.startswith(prefix))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..output_folder import guarded_output
+
 
 def cmd_list(args: argparse.Namespace) -> dict:
     from ..registry import get_method, list_models
@@ -30,5 +32,6 @@ def add_parser(sub) -> None:
     p.add_argument("source", choices=["mmdynamics"])
     p.add_argument("--state-dict", required=True)
     p.add_argument("--data", required=True, help="the dataset the checkpoint was trained on (schema + train statistics)")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_import)
+    p.add_argument("--out", required=True, help="checkpoint folder to write (new, empty, or a checkpoint with --force)")
+    p.add_argument("--force", action="store_true", help="replace the checkpoint already in --out")
+    p.set_defaults(func=guarded_output(cmd_import))
