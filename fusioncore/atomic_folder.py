@@ -64,15 +64,27 @@ def write_folder(path: str | Path, files: dict[str, bytes], *, replaced: Iterabl
         for name, data in files.items():
             _write_synced(tmp / name, data)
         _fsync_dir(tmp)
+        cwd = _cwd_inside(folder)
         old = _swap(tmp, folder)
         swapped = True
         if old is not None:
             _carry(old, folder, drop)
             shutil.rmtree(old)
+        if cwd is not None:  # the process stood in the old folder: follow its path to the new one
+            os.chdir(cwd)
     finally:
         if not swapped:
             shutil.rmtree(tmp, ignore_errors=True)
     return Path(path)
+
+
+def _cwd_inside(folder: Path) -> str | None:
+    """The working directory when it is ``folder`` or below it (``model.save(".")``), else None."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None
+    return cwd if cwd == str(folder) or cwd.startswith(str(folder) + os.sep) else None
 
 
 def _write_synced(path: Path, data: bytes) -> None:
