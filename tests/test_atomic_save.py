@@ -1,11 +1,12 @@
 """Checkpoint saves are atomic: a save killed at any moment leaves the old or the new checkpoint.
 
 A forked child saves model B over folder ``ck`` that holds model A and is SIGKILLed after a
-random delay spread over the save's duration, 60 times with ``renameat2(RENAME_EXCHANGE)`` and
-60 times with the two-rename fallback. After each kill the folder must load as exactly A or
+random delay spread over the save's duration, 80 times with ``renameat2(RENAME_EXCHANGE)`` and
+80 times with the two-rename fallback. After each kill the folder must load as exactly A or
 exactly B (every file's bytes), keep the extra entry the user put there, or be refused by
 ``load`` with a message pointing at the interrupted save -- and the next writer's recovery must
-then bring back exactly A or B. Before this, 43 of 60 kills left B's config beside A's weights.
+then bring back exactly A or B. (Issue 14 measured the in-place writer: 43 of 60 kills left B's
+config beside A's weights, loading silently.)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from conftest import make_tabular_dataset
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
-KILLS_PER_MODE = 60
+KILLS_PER_MODE = 80
 EXTRA = "notes.txt"  # a user's file inside the checkpoint folder: must survive every save
 
 
@@ -94,7 +95,7 @@ def test_a_save_killed_at_random_moments_leaves_old_or_new(tmp_path, monkeypatch
         target = "B" if current == "A" else "A"
         model, metrics = models[target]
         pid = _save_in_child(model, folder, metrics)
-        time.sleep(rng.uniform(0.0, 1.3 * window))
+        time.sleep(rng.uniform(0.0, 0.9 * window))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         leftovers = [n for n in os.listdir(tmp_path) if n.startswith(".ck.")]
