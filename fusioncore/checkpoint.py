@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 
+from .atomic_folder import leftover_hint, write_folder
 from .config import TrainConfig, from_jsonable, schema_from_json, schema_to_json, to_jsonable
 from .data.preprocessing import MinMaxScaler, preprocessing_from_json, preprocessing_to_json
 from .device import select_device
@@ -26,6 +28,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
+#: The files a save writes; anything else in an existing checkpoint folder is kept.
+CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
 
 
 class CheckpointError(ValueError):
@@ -33,9 +37,18 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(model, path: str | Path, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
-    """Write ``model`` to folder ``path`` (created if needed) and return the folder."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``model`` to folder ``path`` atomically and return the folder.
+
+    The files are written and fsynced in a temporary folder beside ``path`` (same parent, so
+    same file system) and swapped in with renames (:mod:`fusioncore.atomic_folder`): at every
+    instant ``path`` holds the complete old checkpoint or the complete new one, never new
+    config beside old weights, and a save killed or hitting a full disk leaves the old one.
+    Whatever else the old folder held (e.g. ``training_state/``) is carried into the new one,
+    except an older ``metrics.json`` when ``metrics`` is None (it must not sit beside new
+    weights). Files are written ``0666 & ~umask`` (0644 under the usual umask 022), so a
+    checkpoint shared through a group-readable folder is readable by the group; safetensors
+    alone would write 0600.
+    """
     config = {
         "format_version": FORMAT_VERSION,
         "method": model.method,
@@ -46,26 +59,24 @@ def save_checkpoint(model, path: str | Path, *, metrics: dict | None = None, ext
         "class_weights": None if model.class_weights is None else model.class_weights.tolist(),
         "extra": extra or {},
     }
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "method": model.method})
-    _canonicalize_header(folder / WEIGHTS_FILE)
+    files = {
+        CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
+        WEIGHTS_FILE: _canonical_header(save_tensors(state, metadata={"format": "pt", "method": model.method})),
+    }
     if metrics is not None:
-        (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    elif (folder / METRICS_FILE).is_file():
-        (folder / METRICS_FILE).unlink()  # an older run's metrics must not sit beside new weights
-    return folder
+        files[METRICS_FILE] = (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
+    return write_folder(path, files, replaced=CHECKPOINT_FILES)
 
 
-def _canonicalize_header(path: Path) -> None:
-    """Rewrite a safetensors header with its ``__metadata__`` keys sorted, in place.
+def _canonical_header(raw: bytes) -> bytes:
+    """A safetensors file's bytes with its ``__metadata__`` keys sorted.
 
     The safetensors writer emits the metadata map in hash order, which varies between runs, so
     two identical models could differ in bytes; sorting makes a saved checkpoint reproducible to
     the byte (the demo assets rely on it). Tensor entries, offsets and data are unchanged and the
     header keeps its length, so the file stays valid.
     """
-    raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
     if "__metadata__" in header:
@@ -73,8 +84,8 @@ def _canonicalize_header(path: Path) -> None:
                   **{k: v for k, v in header.items() if k != "__metadata__"}}
     text = json.dumps(header, separators=(",", ":")).encode()
     if len(text) > n:  # cannot happen for a reordering of the same JSON; refuse rather than corrupt
-        raise ValueError(f"{path}: canonical header is longer than the original ({len(text)} > {n})")
-    path.write_bytes(raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :])
+        raise ValueError(f"canonical safetensors header is longer than the original ({len(text)} > {n})")
+    return raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :]
 
 
 #: A ``config.json`` above this size is refused unread (100,000 feature names plus their scaling
@@ -96,7 +107,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """The parsed ``config.json`` of checkpoint folder ``path``, its top level and schema validated."""
     folder = Path(path)
     if not folder.is_dir():
-        raise CheckpointError(f"{folder}: not a checkpoint folder (expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE})")
+        raise CheckpointError(f"{folder}: not a checkpoint folder (expected a folder with {CONFIG_FILE} and "
+                              f"{WEIGHTS_FILE}){leftover_hint(folder)}")
     cfg_path = folder / CONFIG_FILE
     if not cfg_path.is_file():
         raise CheckpointError(f"{cfg_path}: missing; a checkpoint folder needs {CONFIG_FILE} and {WEIGHTS_FILE}")

@@ -8,6 +8,8 @@ from pathlib import Path
 #: How a ``torch.save`` file starts: a zip archive (PyTorch >= 1.6) or a pickle (older PyTorch).
 TORCH_SAVE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
+from ..output_folder import guarded_output
+
 
 def cmd_list(args: argparse.Namespace) -> dict:
     from ..registry import get_method, list_models
@@ -60,5 +62,6 @@ def add_parser(sub) -> None:
     p.add_argument("source", choices=["mmdynamics"])
     p.add_argument("--state-dict", required=True)
     p.add_argument("--data", required=True, help="the dataset the checkpoint was trained on (schema + train statistics)")
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_import)
+    p.add_argument("--out", required=True, help="checkpoint folder to write (new, empty, or a checkpoint with --force)")
+    p.add_argument("--force", action="store_true", help="replace the checkpoint already in --out")
+    p.set_defaults(func=guarded_output(cmd_import))

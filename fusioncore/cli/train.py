@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import RECIPE_NAMES
+from ..output_folder import guarded_output
 from .args import apply_params, nan_to_none, report_data
 
 #: Sub-folder of ``train --out`` that holds the resumable training state (``--state-every``).
@@ -114,7 +115,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a method and write a checkpoint folder + metrics.json")
     p.add_argument("--method", required=True)
     p.add_argument("--data", required=True, help="mogonet:DIR | table:DIR_OR_MANIFEST | demo | synthetic-sparse | tcga:DIR | cmu:DIR")
-    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (new, empty, or a checkpoint with --force)")
+    p.add_argument("--force", action="store_true", help="replace the checkpoint already in --out")
     p.add_argument("--recipe", choices=RECIPE_NAMES, default="default",
                    help="default: fits the data's modality kinds and picks the epoch on a validation split carved "
                         "from the training split; paper: the method's published procedure (final epoch)")
@@ -138,4 +140,4 @@ def add_parser(sub) -> None:
                    help=f"write a resumable training state to OUT/{TRAINING_STATE_DIR} every N optimiser steps (and at the end)")
     p.add_argument("--resume", action="store_true",
                    help=f"continue from OUT/{TRAINING_STATE_DIR} when it exists (same settings required), else start afresh")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=guarded_output(cmd_train))  # --out checked and locked before training

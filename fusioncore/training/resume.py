@@ -14,15 +14,14 @@ A training state is a folder with two files:
 
 ``torch.save`` would be simpler but unpickling runs arbitrary code; checkpoints travel
 between machines and users, so we keep the same rule as model checkpoints. The folder is
-written next to its final place and swapped in with renames, so a kill during the write
-leaves the previous state intact (:func:`find_state` falls back to it).
+written next to its final place and swapped in with renames (:mod:`fusioncore.atomic_folder`,
+as model checkpoints), so a kill during the write leaves the previous state intact.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
+
+from ..atomic_folder import recover_interrupted, write_folder
 
 STATE_FORMAT = 1
 STATE_JSON = "state.json"
@@ -158,27 +160,19 @@ def save_training_state(
         "scheduler": encode_nested(scheduler_state, "sched", tensors),
         "rng": encode_nested(rng, "rng", tensors),
     }
-    tmp = folder.with_name(folder.name + ".tmp")
-    old = folder.with_name(folder.name + ".old")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": "fusioncore-training-state"})
-    # state.json last: its presence marks a complete folder.
-    (tmp / STATE_JSON).write_text(json.dumps(document, indent=1) + "\n")
-    if folder.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        folder.rename(old)
-    tmp.rename(folder)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
+    # fsynced and swapped in by rename (the module doc): a kill leaves the previous state intact
+    write_folder(folder, {
+        STATE_TENSORS: save_tensors(tensors, metadata={"format": "fusioncore-training-state"}),
+        STATE_JSON: (json.dumps(document, indent=1) + "\n").encode(),
+    })
     return folder
 
 
 def find_state(folder: str | Path) -> Path | None:
-    """The newest complete state at ``folder`` (or its ``.old`` twin after a kill mid-swap)."""
+    """The newest complete state at ``folder`` (or its ``.old`` twin, which versions before the
+    atomic folder writes left after a kill mid-swap); an interrupted write is finished first."""
     folder = Path(folder)
+    recover_interrupted(folder, (STATE_JSON, STATE_TENSORS))
     for candidate in (folder, folder.with_name(folder.name + ".old")):
         if (candidate / STATE_JSON).is_file() and (candidate / STATE_TENSORS).is_file():
             return candidate
