@@ -157,21 +157,6 @@ def _row(value: torch.Tensor, i: int) -> np.ndarray:
     return value[i].detach().float().cpu().numpy()
 
 
-def _slice_attention(att: AttentionMaps | None, row: int) -> AttentionMaps | None:
-    """The attention of batch row ``row`` with a batch dimension of 1."""
-    if att is None:
-        return None
-    pick = lambda t: None if t is None else (t[row : row + 1].detach().cpu() if t.dim() >= 3 else t.detach().cpu())  # noqa: E731
-    return AttentionMaps(
-        mask=None if att.mask is None else (att.mask[row : row + 1].cpu() if att.mask.dim() == 3 else att.mask.cpu()),
-        layers=[layer[row : row + 1].detach().cpu() for layer in att.layers],
-        token_modality=None if att.token_modality is None else att.token_modality.cpu(),
-        channel_modality=pick(att.channel_modality),
-        channel_names=list(att.channel_names),
-        pooling=pick(att.pooling) if isinstance(att.pooling, torch.Tensor) else att.pooling,
-    )
-
-
 @torch.no_grad()
 def explain_sample(
     model,
@@ -247,7 +232,7 @@ def explain_sample(
         feature_names={m.name: tuple(m.features) for m in model.schema.modalities if m.kind == "tabular"},
         images=images,
         modality_weights=weights,
-        attention=_slice_attention(out.attention, 0),
+        attention=out.row(0).cpu().attention,
         patch_size=image_patch_size(model),
     )
 
