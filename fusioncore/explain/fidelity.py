@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import MultimodalDataset, to_batch
+from ..metrics import binary_auroc
 from .attributions import modality_baselines, pool_patches, resolve_target
 
 MODES = ("deletion", "insertion")
@@ -256,9 +257,7 @@ def planted_recovery(scores: np.ndarray, truth_mask: np.ndarray, *, k: int | Non
         top = np.argsort(-si, kind="stable")[:kk]
         hits.append(ti[top].sum() / min(kk, len(pos)))
         if len(neg):
-            greater = (pos[:, None] > neg[None, :]).sum()
-            ties = (pos[:, None] == neg[None, :]).sum()
-            aucs.append((greater + 0.5 * ties) / (len(pos) * len(neg)))
+            aucs.append(binary_auroc(si, ti))
     return Recovery(float(np.mean(aucs)) if aucs else float("nan"), float(np.mean(hits)) if hits else float("nan"))
 
 
