@@ -8,6 +8,7 @@ import state
 import trust_panel
 import widgets
 from fusioncore.data.images import INPUT_RULE
+from fusioncore.explain.attributions import METHOD_LABELS
 from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.notices import UNAVAILABLE
 
@@ -114,15 +115,12 @@ def gates_tab(gated: list[str], tabular: list[str]) -> None:
     trust_panel.trust_panel(ctx, index, pattern, "gates", modality)
 
 
-METHODS = {"ig": "Integrated Gradients", "gradshap": "GradientShap", "ablation": "Feature Ablation", "occlusion": "Occlusion"}
-
-
 def attributions_tab() -> None:
     from fusioncore.inspect.figures import attributions as attribution_figure
 
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    method = widgets.control(c1.selectbox, "attr_method", "ig", scope=ctx.scope, label="Method", options=list(METHODS),
-                             format_func=METHODS.get, help=" ".join(f"**{v}**: {help_(v)}" for v in METHODS.values()))
+    method = widgets.control(c1.selectbox, "attr_method", "ig", scope=ctx.scope, label="Method", options=list(METHOD_LABELS),
+                             format_func=METHOD_LABELS.get, help=" ".join(f"**{v}**: {help_(v)}" for v in METHOD_LABELS.values()))
     st.caption(f"Explained class: **{exp.predicted_class}** (the prediction). {help_('attribution')}",
                help=help_("explained class"))
     if not c2.button("Compute attributions", key="attr_go", help="Runs captum on this sample (a few seconds)") \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..explain.attributions import METHOD_LABELS, METHODS
 from . import trust
 from .args import select_split
 from .slides import add_slide, add_slides
@@ -73,20 +74,19 @@ def add_heatmap(sub) -> None:
     p.set_defaults(func=cmd_heatmap)
 
 
-METHODS = ["ig", "gradshap", "ablation", "occlusion"]
 
 
 def add_attributions(sub) -> None:
     p = sub.add_parser("attributions", help="captum attributions per feature / patch over a dataset split")
     _common(p, data=True)
-    p.add_argument("--method", default="ig", choices=METHODS)
+    p.add_argument("--method", default="ig", choices=METHODS, help="captum method: " + ", ".join(f"{k} ({v})" for k, v in METHOD_LABELS.items()))
     p.set_defaults(func=cmd_attributions)
 
 
 def add_fidelity(sub) -> None:
     p = sub.add_parser("fidelity", help="deletion / insertion curves and planted-truth recovery")
     _common(p, data=True)
-    p.add_argument("--method", default="ig", choices=METHODS)
+    p.add_argument("--method", default="ig", choices=METHODS, help="captum method: " + ", ".join(f"{k} ({v})" for k, v in METHOD_LABELS.items()))
     p.add_argument("--truth", choices=["demo"], help="score recovery of the demo cohort's planted features/patches")
     p.add_argument("--max-samples", type=int, help="explain at most this many samples")
     p.set_defaults(func=cmd_fidelity)

@@ -28,13 +28,6 @@ from torch import Tensor
 from ..data.dataset import MultimodalDataset, to_batch
 from ..types import Batch
 
-METHODS = ("ig", "gradshap", "ablation", "occlusion")
-METHOD_LABELS = {
-    "ig": "Integrated Gradients",
-    "gradshap": "GradientShap",
-    "ablation": "Feature Ablation",
-    "occlusion": "Occlusion",
-}
 Progress = Callable[[int, int], None]
 
 
@@ -230,6 +223,128 @@ def _feature_mask(x: Tensor, kind: str, patch_size: int, offset: int) -> tuple[T
     return (ids + offset).unsqueeze(0).contiguous(), int(ids.max()) + 1
 
 
+@dataclass(frozen=True)
+class AttributionSettings:
+    """The knobs of the captum methods (each method reads the ones it needs)."""
+
+    n_steps: int = 32  # Integrated Gradients: steps of the path integral
+    n_samples: int = 16  # GradientShap: random baselines per sample
+    patch_size: int = 8  # Feature Ablation / Occlusion: image patch side
+    internal_batch_size: int | None = None  # Integrated Gradients: rows per forward
+
+
+@dataclass
+class _Group:
+    """The samples of one presence pattern, ready for captum: what every method's runner needs."""
+
+    forward: CaptumForward
+    inputs: tuple[Tensor, ...]  # the present modalities' tensors (attributed)
+    baselines: tuple[Tensor, ...]  # per input, the reference expanded to its rows
+    target: Tensor
+    extra: tuple  # additional_forward_args: presence, fixed tensors, padding
+    names: list[str]  # modalities of ``inputs``
+    kinds: dict[str, str]
+    batch: Batch
+    modality_names: list[str]
+    base: dict[str, Tensor]  # modality -> ``(*shape)`` baseline
+    reference: dict[str, Tensor] | None
+
+
+def _run_ig(g: _Group, s: AttributionSettings):
+    from captum.attr import IntegratedGradients
+
+    return IntegratedGradients(g.forward).attribute(
+        g.inputs, baselines=g.baselines, target=g.target, additional_forward_args=g.extra, n_steps=s.n_steps,
+        internal_batch_size=s.internal_batch_size, return_convergence_delta=True)
+
+
+def _run_gradshap(g: _Group, s: AttributionSettings):
+    """GradientShap against a distribution: ``reference`` rows, else the batch's present rows + the baseline."""
+    from captum.attr import GradientShap
+
+    dist = []
+    for x, n in zip(g.inputs, g.names):
+        if g.reference is not None and n in g.reference:
+            dist.append(g.reference[n].to(x.device))
+        else:
+            pool = g.batch.inputs[n][g.batch.present[:, g.modality_names.index(n)]]
+            dist.append(torch.cat([pool, g.base[n].unsqueeze(0)]) if len(pool) else g.base[n].unsqueeze(0))
+    attr, d = GradientShap(g.forward).attribute(g.inputs, baselines=tuple(dist), target=g.target,
+                                                additional_forward_args=g.extra, n_samples=s.n_samples,
+                                                return_convergence_delta=True)
+    return attr, d.view(len(g.target), s.n_samples).mean(dim=1)
+
+
+def _run_ablation(g: _Group, s: AttributionSettings):
+    """Feature Ablation over units: features, image patches, sequence tokens."""
+    from captum.attr import FeatureAblation
+
+    masks, offset = [], 0
+    for n, x in zip(g.names, g.inputs):
+        m, k = _feature_mask(x, g.kinds[n], s.patch_size, offset)
+        masks.append(m)
+        offset += k
+    attr = FeatureAblation(g.forward).attribute(g.inputs, baselines=g.baselines, target=g.target,
+                                                additional_forward_args=g.extra, feature_mask=tuple(masks),
+                                                perturbations_per_eval=8)
+    return attr, None
+
+
+def _run_occlusion(g: _Group, s: AttributionSettings):
+    """Occlusion: half-overlapping patch windows on images, single units elsewhere."""
+    from captum.attr import Occlusion
+
+    windows, strides = [], []
+    for n, x in zip(g.names, g.inputs):
+        if g.kinds[n] == "image":
+            windows.append((x.shape[1], s.patch_size, s.patch_size))
+            strides.append((x.shape[1], max(1, s.patch_size // 2), max(1, s.patch_size // 2)))
+        elif g.kinds[n] == "sequence":
+            windows.append((1, x.shape[2]))
+            strides.append((1, x.shape[2]))
+        else:
+            windows.append((1,))
+            strides.append((1,))
+    attr = Occlusion(g.forward).attribute(g.inputs, sliding_window_shapes=tuple(windows), strides=tuple(strides),
+                                          baselines=g.baselines, target=g.target, additional_forward_args=g.extra,
+                                          perturbations_per_eval=8)
+    return attr, None
+
+
+@dataclass(frozen=True)
+class CaptumMethod:
+    """One attribution method: its name (the CLI's ``--method``, the app's choice), its label, and
+    the runner ``(group, settings) -> (attributions per input, convergence delta or None)``.
+    ``path_baseline``: the method integrates from the baseline, so the output there is reported."""
+
+    name: str
+    label: str
+    run: Callable[[_Group, AttributionSettings], tuple]
+    path_baseline: bool = False
+
+
+#: Every attribution method, in the order they are offered. Adding one is one entry here: the CLI,
+#: the dashboard and the trust report read this table.
+CAPTUM_METHODS: dict[str, CaptumMethod] = {
+    m.name: m
+    for m in (
+        CaptumMethod("ig", "Integrated Gradients", _run_ig, path_baseline=True),
+        CaptumMethod("gradshap", "GradientShap", _run_gradshap),
+        CaptumMethod("ablation", "Feature Ablation", _run_ablation),
+        CaptumMethod("occlusion", "Occlusion", _run_occlusion),
+    )
+}
+METHODS = tuple(CAPTUM_METHODS)
+METHOD_LABELS = {name: m.label for name, m in CAPTUM_METHODS.items()}
+
+
+def captum_method(name: str) -> CaptumMethod:
+    """The table entry of ``name``, or a ValueError listing the methods."""
+    if name not in CAPTUM_METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {name!r}")
+    return CAPTUM_METHODS[name]
+
+
 def attribute_batch(
     model,
     batch: Batch,
@@ -247,14 +362,14 @@ def attribute_batch(
 ) -> Attributions:
     """Attributions of one batch (the model in eval mode, on the batch's device).
 
+    Samples are grouped by presence pattern; each group's present modalities go through the
+    ``method``'s runner of :data:`CAPTUM_METHODS`.
     baselines: modality -> ``(*shape)`` reference input (default: :func:`modality_baselines`).
     reference: modality -> ``(R, *shape)`` reference distribution for GradientShap (default:
                the batch's own present rows).
     """
-    from captum.attr import FeatureAblation, GradientShap, IntegratedGradients, Occlusion
-
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    entry = captum_method(method)
+    settings = AttributionSettings(n_steps, n_samples, patch_size, internal_batch_size)
     model.eval()
     model.check_batch(batch)
     names = model.modality_names
@@ -263,71 +378,31 @@ def attribute_batch(
     base = baselines if baselines is not None else modality_baselines(batch, names, baseline)
     B = batch.size
     values = {n: np.full((B, *batch.inputs[n].shape[1:]), np.nan, dtype=np.float32) for n in names}
-    out_at = np.full(B, np.nan)
-    out_base = np.full(B, np.nan)
-    delta = np.full(B, np.nan)
+    out_at, out_base, delta = np.full(B, np.nan), np.full(B, np.nan), np.full(B, np.nan)
     present = batch.present
-    patterns = torch.unique(present, dim=0)
     padding_names = sorted(batch.padding) if batch.padding else []
-    for pattern in patterns:
+    for pattern in torch.unique(present, dim=0):
         rows = torch.nonzero((present == pattern).all(dim=1)).squeeze(1)
         here = [n for n, p in zip(names, pattern.tolist()) if p]
         if not here:
             continue  # nothing observed, nothing to attribute
         fixed = [n for n in names if n not in here]
-        fwd = CaptumForward(model, here, fixed, padding_names, output)
         inputs = tuple(batch.inputs[n][rows].detach() for n in here)
-        extra = (present[rows], *(batch.inputs[n][rows] for n in fixed),
-                 *(batch.padding[n][rows] for n in padding_names))
-        tgt = targets[rows]
-        bl = tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs))
-        d = None
-        if method == "ig":
-            attr, d = IntegratedGradients(fwd).attribute(inputs, baselines=bl, target=tgt, additional_forward_args=extra,
-                                                        n_steps=n_steps, internal_batch_size=internal_batch_size,
-                                                        return_convergence_delta=True)
-        elif method == "gradshap":
-            dist = []
-            for j, n in enumerate(here):
-                if reference is not None and n in reference:
-                    dist.append(reference[n].to(inputs[j].device))
-                else:
-                    col = names.index(n)
-                    pool = batch.inputs[n][present[:, col]]
-                    dist.append(torch.cat([pool, base[n].unsqueeze(0)]) if len(pool) else base[n].unsqueeze(0))
-            attr, d = GradientShap(fwd).attribute(inputs, baselines=tuple(dist), target=tgt, additional_forward_args=extra,
-                                                  n_samples=n_samples, return_convergence_delta=True)
-            d = d.view(len(rows), n_samples).mean(dim=1)
-        elif method == "ablation":
-            masks, offset = [], 0
-            for n, x in zip(here, inputs):
-                m, k = _feature_mask(x, kinds[n], patch_size, offset)
-                masks.append(m)
-                offset += k
-            attr = FeatureAblation(fwd).attribute(inputs, baselines=bl, target=tgt, additional_forward_args=extra,
-                                                  feature_mask=tuple(masks), perturbations_per_eval=8)
-        else:  # occlusion: half-overlapping patch windows on images, single units elsewhere
-            windows, strides = [], []
-            for n, x in zip(here, inputs):
-                if kinds[n] == "image":
-                    windows.append((x.shape[1], patch_size, patch_size))
-                    strides.append((x.shape[1], max(1, patch_size // 2), max(1, patch_size // 2)))
-                elif kinds[n] == "sequence":
-                    windows.append((1, x.shape[2]))
-                    strides.append((1, x.shape[2]))
-                else:
-                    windows.append((1,))
-                    strides.append((1,))
-            attr = Occlusion(fwd).attribute(inputs, sliding_window_shapes=tuple(windows), strides=tuple(strides),
-                                            baselines=bl, target=tgt, additional_forward_args=extra, perturbations_per_eval=8)
+        group = _Group(
+            forward=CaptumForward(model, here, fixed, padding_names, output), inputs=inputs,
+            baselines=tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs)),
+            target=targets[rows], names=here, kinds=kinds, batch=batch, modality_names=list(names), base=base,
+            extra=(present[rows], *(batch.inputs[n][rows] for n in fixed), *(batch.padding[n][rows] for n in padding_names)),
+            reference=reference)
+        attr, d = entry.run(group, settings)
         idx = rows.cpu().numpy()
         for n, a in zip(here, attr):
             values[n][idx] = a.detach().float().cpu().numpy()
         with torch.no_grad():
-            pick = lambda o: o.gather(1, tgt.view(-1, 1)).squeeze(1).double().cpu().numpy()  # noqa: E731
-            out_at[idx] = pick(fwd(*inputs, *extra))
-            if method == "ig":
-                out_base[idx] = pick(fwd(*bl, *extra))
+            pick = lambda o: o.gather(1, group.target.view(-1, 1)).squeeze(1).double().cpu().numpy()  # noqa: E731
+            out_at[idx] = pick(group.forward(*inputs, *group.extra))
+            if entry.path_baseline:
+                out_base[idx] = pick(group.forward(*group.baselines, *group.extra))
         if d is not None:
             delta[idx] = d.detach().double().cpu().numpy()
     features = {m.name: list(m.features) for m in model.schema.modalities if m.features}
