@@ -57,12 +57,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
         "evaluate_model reports TCP-error statistics through explain.tcp; the TCP maths belongs with the "
         "metrics (issue 17, step 6); training/ was owned by issue 14's work during this refactor"
     ),
-    ("fusioncore.explain.attributions", "fusioncore.viz"): (
-        "run_attributions writes figures: a report writer inside explain/ (issue 17, step 5 moves it to reports/)"
-    ),
-    ("fusioncore.explain.fidelity", "fusioncore.viz"): (
-        "run_fidelity writes figures: a report writer inside explain/ (issue 17, step 5 moves it to reports/)"
-    ),
 }
 
 

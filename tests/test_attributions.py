@@ -9,7 +9,8 @@ import torch
 
 from fusioncore.config import DataSchema, ModalitySpec
 from fusioncore.data.dataset import to_batch
-from fusioncore.explain.attributions import METHODS, CaptumForward, attribute_batch, attribute_dataset, run_attributions
+from fusioncore.explain.attributions import METHODS, CaptumForward, attribute_batch, attribute_dataset
+from fusioncore.reports.attributions import run_attributions
 
 try:
     from .explain_helpers import methods_for, random_data, tabular_schema, tiny_model

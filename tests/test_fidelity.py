@@ -17,10 +17,10 @@ from fusioncore.explain.fidelity import (
     perturbation_curves,
     planted_recovery,
     rank_agreement,
-    run_fidelity,
     truth_masks,
     unit_scores,
 )
+from fusioncore.reports.fidelity import run_fidelity
 from fusioncore.training import fit
 
 try:

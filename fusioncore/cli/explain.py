@@ -15,7 +15,7 @@ from .slides import add_slide, add_slides
 
 
 def cmd_heatmap(args: argparse.Namespace) -> dict:
-    from ..explain.heatmap import explain_heatmap_cli
+    from ..reports.heatmap import explain_heatmap_cli
 
     return explain_heatmap_cli(args.checkpoint, args.image, args.out, tile=args.tile, overlap=args.overlap,
                                batch_size=args.batch_size, device=args.device)
@@ -23,7 +23,7 @@ def cmd_heatmap(args: argparse.Namespace) -> dict:
 
 def cmd_attributions(args: argparse.Namespace) -> dict:
     from ..data.sources import load_data
-    from ..explain.attributions import run_attributions
+    from ..reports.attributions import run_attributions
 
     data = select_split(load_data(args.data), args.split)
     out = run_attributions(args.checkpoint, data, args.method, args.out, batch_size=args.batch_size, device=args.device)
@@ -32,7 +32,7 @@ def cmd_attributions(args: argparse.Namespace) -> dict:
 
 def cmd_fidelity(args: argparse.Namespace) -> dict:
     from ..data.sources import load_data
-    from ..explain.fidelity import run_fidelity
+    from ..reports.fidelity import run_fidelity
 
     data = select_split(load_data(args.data), args.split)
     out = run_fidelity(args.checkpoint, data, args.out, truth=planted_truth(args), methods=(args.method,),
