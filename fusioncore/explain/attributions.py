@@ -345,6 +345,21 @@ def captum_method(name: str) -> CaptumMethod:
     return CAPTUM_METHODS[name]
 
 
+def _group(model, batch: Batch, rows: Tensor, here: list[str], target: Tensor, base: dict[str, Tensor],
+           reference: dict[str, Tensor] | None, output: str) -> _Group:
+    """The rows ``rows`` of ``batch`` (one presence pattern, modalities ``here`` present) for captum."""
+    names = model.modality_names
+    fixed = [n for n in names if n not in here]
+    padding_names = sorted(batch.padding) if batch.padding else []
+    inputs = tuple(batch.inputs[n][rows].detach() for n in here)
+    return _Group(
+        forward=CaptumForward(model, here, fixed, padding_names, output), inputs=inputs,
+        baselines=tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs)),
+        target=target, names=here, kinds={m.name: m.kind for m in model.schema.modalities}, batch=batch,
+        modality_names=list(names), base=base, reference=reference,
+        extra=(batch.present[rows], *(batch.inputs[n][rows] for n in fixed), *(batch.padding[n][rows] for n in padding_names)))
+
+
 def attribute_batch(
     model,
     batch: Batch,
@@ -373,27 +388,19 @@ def attribute_batch(
     model.eval()
     model.check_batch(batch)
     names = model.modality_names
-    kinds = {m.name: m.kind for m in model.schema.modalities}
     targets = resolve_target(model, batch, target)
     base = baselines if baselines is not None else modality_baselines(batch, names, baseline)
     B = batch.size
     values = {n: np.full((B, *batch.inputs[n].shape[1:]), np.nan, dtype=np.float32) for n in names}
     out_at, out_base, delta = np.full(B, np.nan), np.full(B, np.nan), np.full(B, np.nan)
     present = batch.present
-    padding_names = sorted(batch.padding) if batch.padding else []
     for pattern in torch.unique(present, dim=0):
         rows = torch.nonzero((present == pattern).all(dim=1)).squeeze(1)
         here = [n for n, p in zip(names, pattern.tolist()) if p]
         if not here:
             continue  # nothing observed, nothing to attribute
-        fixed = [n for n in names if n not in here]
-        inputs = tuple(batch.inputs[n][rows].detach() for n in here)
-        group = _Group(
-            forward=CaptumForward(model, here, fixed, padding_names, output), inputs=inputs,
-            baselines=tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs)),
-            target=targets[rows], names=here, kinds=kinds, batch=batch, modality_names=list(names), base=base,
-            extra=(present[rows], *(batch.inputs[n][rows] for n in fixed), *(batch.padding[n][rows] for n in padding_names)),
-            reference=reference)
+        group = _group(model, batch, rows, here, targets[rows], base, reference, output)
+        inputs = group.inputs
         attr, d = entry.run(group, settings)
         idx = rows.cpu().numpy()
         for n, a in zip(here, attr):
@@ -407,7 +414,7 @@ def attribute_batch(
             delta[idx] = d.detach().double().cpu().numpy()
     features = {m.name: list(m.features) for m in model.schema.modalities if m.features}
     return Attributions(method=method, sample_ids=list(batch.sample_ids or [str(i) for i in range(B)]), modality_names=list(names),
-                        kinds=kinds, present=present.cpu().numpy(), target=targets.cpu().numpy(), values=values,
+                        kinds={m.name: m.kind for m in model.schema.modalities}, present=present.cpu().numpy(), target=targets.cpu().numpy(), values=values,
                         output=out_at, baseline_output=out_base, delta=delta, output_kind=output, feature_names=features)
 
 

@@ -294,9 +294,6 @@ def truth_masks(truth: Any, schema, n: int) -> dict[str, np.ndarray]:
 
 
 
-# -- CLI entry point ------------------------------------------------------------------------------
-
-
 def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str] = ("ig",), batch_size: int = 32,
                        include_gates: bool = True, seed: int = 0, progress: Callable[[int, int], None] | None = None,
                        **attribution_kwargs: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -333,3 +330,49 @@ def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str]
     out["random"] = {n: np.where(present[n][:, None], rng.random((len(data), n_units(spec, patch))), np.nan)
                      for n, spec in specs.items()}
     return out
+
+
+def agreement_table(scores: dict[str, dict[str, np.ndarray]], methods: Sequence[str], *, top_k: int = 5):
+    """Gates vs each attribution method per modality: mean Spearman and mean top-``top_k`` overlap.
+
+    ``scores``: kind -> modality -> ``(N, U)`` (as :func:`explanation_scores`); empty without gates.
+    """
+    import pandas as pd
+
+    rows = []
+    for method in methods if "gates" in scores else ():
+        for n in scores["gates"]:
+            rho, overlap = rank_agreement(scores["gates"][n], scores[method][n], k=top_k)
+            rows.append({"kind_a": "gates", "kind_b": method, "modality": n,
+                         "spearman_mean": np.nanmean(rho) if np.isfinite(rho).any() else np.nan,
+                         f"top{top_k}_overlap_mean": np.nanmean(overlap) if np.isfinite(overlap).any() else np.nan,
+                         "n_samples": int(np.isfinite(overlap).sum())})
+    return pd.DataFrame(rows)
+
+
+def recovery_table(scores: dict[str, dict[str, np.ndarray]], masks: dict[str, np.ndarray]):
+    """Per explanation kind and modality with planted units: :func:`planted_recovery`'s AUROC and hit rate."""
+    import pandas as pd
+
+    rows = []
+    for kind, per in scores.items():
+        for n, m in masks.items():
+            if n in per:
+                r = planted_recovery(per[n], m)
+                rows.append({"kind": kind, "modality": n, "auroc": r.auroc, "top_k_hit_rate": r.top_k_hit_rate})
+    return pd.DataFrame(rows)
+
+
+def cohort_curves(model, data: MultimodalDataset, scores: dict[str, dict[str, np.ndarray]], *, steps: int = 10,
+                  patch_size: int = 8, batch_size: int = 32,
+                  progress: Callable[[int, int], None] | None = None) -> list[FidelityCurves]:
+    """:func:`perturbation_curves` for every (kind, modality) of ``scores`` whose modality some sample has."""
+    pairs = [(kind, n) for kind, per in scores.items() for n in per if data.present[:, model.schema.index(n)].any()]
+    curves: list[FidelityCurves] = []
+    for i, (kind, n) in enumerate(pairs):
+        res = perturbation_curves(model, data, n, scores[kind][n], kind=kind, steps=steps, patch_size=patch_size,
+                                  batch_size=batch_size)
+        curves.extend(res.values())
+        if progress is not None:
+            progress(i + 1, len(pairs))
+    return curves

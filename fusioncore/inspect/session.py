@@ -157,6 +157,27 @@ def _row(value: torch.Tensor, i: int) -> np.ndarray:
     return value[i].detach().float().cpu().numpy()
 
 
+def _first_row_tcp(out, names: Sequence[str], pattern: np.ndarray, label: int | None) -> dict[str, float]:
+    """True TCP of row 0 per modality with unimodal logits (NaN where switched off; none without a label)."""
+    tcp = {}
+    if label is not None:
+        for j, n in enumerate(names):
+            if n in out.modality_logits:
+                logits = _row(out.modality_logits[n], 0)[None, :]
+                tcp[n] = float(true_tcp(logits.astype(np.float64), np.array([label]))[0]) if pattern[j] else float("nan")
+    return tcp
+
+
+def _first_row_gates(out, names: Sequence[str], pattern: np.ndarray) -> dict[str, np.ndarray]:
+    """Row 0's gates of the modalities switched on: ``(d,)`` feature gates or ``(H, W)`` image maps."""
+    gates = {}
+    for j, n in enumerate(names):
+        if n in out.gates and pattern[j]:
+            g = _row(out.gates[n], 0)
+            gates[n] = g[0] if g.ndim == 3 else g  # image maps (1, H, W) -> (H, W)
+    return gates
+
+
 @torch.no_grad()
 def explain_sample(
     model,
@@ -200,17 +221,7 @@ def explain_sample(
     label = None if data.labels is None else int(data.labels[index])
     confidence = {n: float(out.confidence[n][0]) if pattern[j] else float("nan")
                   for j, n in enumerate(names) if n in out.confidence}
-    tcp = {}
-    if label is not None:
-        for j, n in enumerate(names):
-            if n in out.modality_logits:
-                logits = _row(out.modality_logits[n], 0)[None, :]
-                tcp[n] = float(true_tcp(logits.astype(np.float64), np.array([label]))[0]) if pattern[j] else float("nan")
-    gates = {}
-    for j, n in enumerate(names):
-        if n in out.gates and pattern[j]:
-            g = _row(out.gates[n], 0)
-            gates[n] = g[0] if g.ndim == 3 else g  # image maps (1, H, W) -> (H, W)
+    tcp, gates = _first_row_tcp(out, names, pattern, label), _first_row_gates(out, names, pattern)
     kinds = {m.name: m.kind for m in model.schema.modalities}
     images = {n: np.asarray(data.features[n][index], dtype=np.float32) for n in names if kinds[n] == "image"}
     weights = {n: float(out.modality_weights[n][0]) for j, n in enumerate(names) if n in out.modality_weights and pattern[j]}

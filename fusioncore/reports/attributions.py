@@ -8,7 +8,7 @@ CSV and provenance JSON through :mod:`fusioncore.viz`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from .. import viz
 from ..checkpoint import checkpoint_hash
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset
-from ..explain.attributions import METHOD_LABELS, Progress, attribute_dataset, image_patch_size, load_model
+from ..explain.attributions import METHOD_LABELS, Attributions, Progress, attribute_dataset, image_patch_size, load_model
 
 
 def run_attributions(
@@ -54,16 +54,10 @@ def run_attributions(
                               patch_size=patch, progress=progress)
     table = out / f"attributions_{method}.csv"
     attrs.to_frame(patch_size=patch).to_csv(table, index=False)
-    totals = pd.DataFrame(attrs.modality_totals(), columns=attrs.modality_names)
-    totals.insert(0, "sample_id", attrs.sample_ids)
-    totals["target"] = attrs.target
-    totals[f"output_{attrs.output_kind}"] = attrs.output
-    totals["convergence_delta"] = attrs.delta
-    totals.to_csv(out / f"modality_totals_{method}.csv", index=False)
+    _totals_frame(attrs).to_csv(out / f"modality_totals_{method}.csv", index=False)
 
     ckpt = getattr(model, "checkpoint_path", None) or (checkpoint if not hasattr(checkpoint, "forward") else None)
     digest = checkpoint_hash(ckpt) if ckpt is not None else None
-    label = METHOD_LABELS[method]
 
     def export(fig, frame, view: str, sample_id=None, active=None) -> None:
         prov = viz.provenance(view=view, method=model.method, checkpoint=ckpt, checkpoint_sha256=digest, config=model.config,
@@ -71,6 +65,24 @@ def run_attributions(
                               extra={"attribution_method": method, "target": str(target), "n_samples": len(attrs.sample_ids)})
         viz.export_figure(fig, frame, prov, out, viz.make_export_stem(view, model.method, sample_id), formats=figure_formats)
 
+    _figures(attrs, data, export, patch=patch, top_k=top_k)
+    return table
+
+
+def _totals_frame(attrs: Attributions) -> pd.DataFrame:
+    """Per sample: the summed attribution per modality, the explained class, the output, captum's delta."""
+    totals = pd.DataFrame(attrs.modality_totals(), columns=attrs.modality_names)
+    totals.insert(0, "sample_id", attrs.sample_ids)
+    totals["target"] = attrs.target
+    totals[f"output_{attrs.output_kind}"] = attrs.output
+    totals["convergence_delta"] = attrs.delta
+    return totals
+
+
+def _figures(attrs: Attributions, data: MultimodalDataset, export: Callable, *, patch: int, top_k: int) -> None:
+    """Per modality the cohort's mean |attribution| (an image: its first sample's map), then the
+    samples x modalities heatmap, each handed to ``export(fig, frame, view, sample_id, active)``."""
+    method, label = attrs.method, METHOD_LABELS[attrs.method]
     for j, name in enumerate(attrs.modality_names):
         rows = np.flatnonzero(attrs.present[:, j])
         if not len(rows):
@@ -93,7 +105,6 @@ def run_attributions(
     fig = viz.attribution_heatmap_figure(matrix, attrs.sample_ids, attrs.modality_names,
                                          title=f"{label}: summed attribution per modality (blank = absent)")
     export(fig, viz.attribution_heatmap_data(matrix, attrs.sample_ids, attrs.modality_names), f"attr-{method}-modalities")
-    return table
 
 
 __all__ = ["run_attributions"]

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .. import viz
@@ -18,13 +17,12 @@ from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset
 from ..explain.attributions import image_patch_size, load_model
 from ..explain.fidelity import (
-    FidelityCurves,
+    agreement_table,
     auc_table,
+    cohort_curves,
     curves_frame,
     explanation_scores,
-    perturbation_curves,
-    planted_recovery,
-    rank_agreement,
+    recovery_table,
     truth_masks,
 )
 
@@ -70,37 +68,15 @@ def run_fidelity(
     scores = explanation_scores(model, data, methods=methods, batch_size=batch_size, seed=seed)
     if masks:
         scores["truth"] = {n: m.astype(float) for n, m in masks.items()}
-    pairs = [(kind, n) for kind, per in scores.items() for n in per
-             if data.present[:, model.schema.index(n)].any()]
-    curves: list[FidelityCurves] = []
-    for i, (kind, n) in enumerate(pairs):
-        res = perturbation_curves(model, data, n, scores[kind][n], kind=kind, steps=steps, patch_size=patch,
-                                  batch_size=batch_size)
-        curves.extend(res.values())
-        if progress is not None:
-            progress(i + 1, len(pairs))
+    curves = cohort_curves(model, data, scores, steps=steps, patch_size=patch, batch_size=batch_size, progress=progress)
     table = out / "fidelity.csv"
     auc_table(curves).to_csv(table, index=False)
     frame = curves_frame(curves)
     mean_curves = frame.groupby(["kind", "modality", "mode", "fraction"], sort=False)["probability"].mean().reset_index()
     mean_curves.to_csv(out / "fidelity_curves.csv", index=False)
-    agreement = []
-    if "gates" in scores:
-        for method in methods:
-            for n in scores["gates"]:
-                rho, overlap = rank_agreement(scores["gates"][n], scores[method][n], k=top_k)
-                agreement.append({"kind_a": "gates", "kind_b": method, "modality": n, "spearman_mean": np.nanmean(rho) if np.isfinite(rho).any() else np.nan,
-                                  f"top{top_k}_overlap_mean": np.nanmean(overlap) if np.isfinite(overlap).any() else np.nan,
-                                  "n_samples": int(np.isfinite(overlap).sum())})
-    pd.DataFrame(agreement).to_csv(out / "agreement.csv", index=False)
+    agreement_table(scores, methods, top_k=top_k).to_csv(out / "agreement.csv", index=False)
     if masks:
-        rec = []
-        for kind, per in scores.items():
-            for n, m in masks.items():
-                if n in per:
-                    r = planted_recovery(per[n], m)
-                    rec.append({"kind": kind, "modality": n, "auroc": r.auroc, "top_k_hit_rate": r.top_k_hit_rate})
-        pd.DataFrame(rec).to_csv(out / "recovery.csv", index=False)
+        recovery_table(scores, masks).to_csv(out / "recovery.csv", index=False)
     ckpt = getattr(model, "checkpoint_path", None)
     for n in dict.fromkeys(c.modality for c in curves):
         part = frame[frame["modality"] == n]
