@@ -1,6 +1,8 @@
 """Sample view: prediction and modality switches beside the explanations (one tab each: image
 maps, feature gates, attributions, whole images), laid out for a 1280 x 720 screen."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -24,14 +26,7 @@ active = exp.active_modalities
 help_ = widgets.helptip
 
 
-def show(view: str, params: dict | None = None, export_key: str = "") -> None:
-    try:
-        bundle = state.sample_figure(view, key, tuple(sorted((params or {}).items())), exp)
-    except ValueError as err:
-        st.info(str(err))
-        return
-    st.plotly_chart(bundle.figure, key=f"fig_{export_key or view}")
-    widgets.export_buttons(bundle, ctx, active, key=export_key or view)
+show = functools.partial(widgets.show_sample_figure, ctx, key, exp)  # show(view, params, export_key=...)
 
 
 def prediction() -> None:
