@@ -24,6 +24,7 @@ import torch
 
 from ..data.dataset import MultimodalDataset, to_batch
 from ..metrics import binary_auroc
+from ..types import Batch
 from .attributions import modality_baselines, pool_patches, resolve_target
 
 MODES = ("deletion", "insertion")
@@ -96,6 +97,20 @@ class FidelityCurves:
         return np.trapezoid(self.probability, self.fractions, axis=1)
 
 
+@torch.no_grad()
+def _perturbed_probability(model, batch: Batch, modality: str, top: torch.Tensor, mode: str, base: torch.Tensor,
+                           target: torch.Tensor, patch_size: int) -> np.ndarray:
+    """``(B,)`` probability of ``target`` once the units ``top`` ``(B, U)`` of ``modality`` are deleted
+    (set to ``base``) or, for insertion, once every other unit is."""
+    spec = model.schema.modality(modality)
+    x = batch.inputs[modality]
+    sel = expand_units(top, spec.kind, spec.shape, patch_size)
+    xp = torch.where(sel, base.expand_as(x), x) if mode == "deletion" else torch.where(sel, x, base.expand_as(x))
+    inputs = dict(batch.inputs, **{modality: xp})
+    prob = torch.softmax(model(type(batch)(inputs=inputs, present=batch.present, padding=batch.padding)).logits, -1)
+    return prob.gather(1, target.view(-1, 1)).squeeze(1).double().cpu().numpy()
+
+
 def perturbation_curves(
     model,
     data: MultimodalDataset,
@@ -147,20 +162,13 @@ def perturbation_curves(
         index = np.arange(start, min(start + batch_size, n))
         batch = to_batch(data, model.preprocessing, dev, index)
         tgt = resolve_target(model, batch, target if target_arr is None else target_arr[index])
-        x = batch.inputs[modality]
         order = torch.as_tensor(order_all[index], device=dev)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(U, device=dev).expand_as(order).contiguous())
         here = data.present[index, j]
         for mode in modes:
             for i, k in enumerate(counts):
-                top = rank < int(k)  # (B, U): the k most important units
-                sel = expand_units(top, spec.kind, spec.shape, patch_size)
-                xp = torch.where(sel, base.expand_as(x), x) if mode == "deletion" else torch.where(sel, x, base.expand_as(x))
-                inputs = dict(batch.inputs, **{modality: xp})
-                with torch.no_grad():
-                    prob = torch.softmax(model(type(batch)(inputs=inputs, present=batch.present, padding=batch.padding)).logits, -1)
-                p = prob.gather(1, tgt.view(-1, 1)).squeeze(1).double().cpu().numpy()
+                p = _perturbed_probability(model, batch, modality, rank < int(k), mode, base, tgt, patch_size)
                 out[mode][index, i] = np.where(here, p, np.nan)
     return {m: FidelityCurves(kind, modality, m, fractions, out[m], list(data.sample_ids)) for m in modes}
 

@@ -194,6 +194,9 @@ def explain_sample(
     modality must remain, because a prediction from no evidence at all explains nothing.
     ``reference``: the all-present ``(K,)`` probabilities when already known (the dashboard
     caches them per sample), so only one row is run instead of two.
+
+    Longer than a screen only because the return fills :class:`SampleExplanation`'s twenty fields
+    by name, one line each; the per-modality rows are :func:`_first_row_tcp` / :func:`_first_row_gates`.
     """
     data = ensure_aligned(model, data)
     if not 0 <= int(index) < len(data):

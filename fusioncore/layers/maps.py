@@ -51,6 +51,9 @@ def assemble_maps(
 
     ``blocks[g]`` is modality ``g`` (the block's positions index that modality's tokens);
     ``valid[m]`` ``(B, L_m)`` the real tokens of present modalities.
+
+    A little over a screen because the self-attention layers and the pooling scatter through the
+    same token offsets and rows; split in two, each half would rebuild them.
     """
     device = structure.device
     batch = valid[0].shape[0]
