@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..data.dataset import MultimodalDataset, to_batch
 from ..types import Batch
+from .units import feature_mask, occlusion_window, pool_patches, unit_labels
 
 Progress = Callable[[int, int], None]
 
@@ -127,13 +128,8 @@ class Attributions:
             kind = self.kinds[name]
             s = self.patch_scores(name, patch_size) if kind == "image" else self.scores(name)
             s = s.reshape(len(self.sample_ids), -1)
-            if kind == "image":
-                g = self.values[name].shape[-1] // patch_size
-                units = [f"r{r}c{c}" for r in range(s.shape[1] // g) for c in range(g)]
-            elif kind == "tabular" and self.feature_names.get(name):
-                units = list(self.feature_names[name])
-            else:
-                units = [f"{'token' if kind == 'sequence' else 'feature'}{k}" for k in range(s.shape[1])]
+            units = unit_labels(kind, s.shape[1], grid_width=self.values[name].shape[-1] // patch_size,
+                                feature_names=self.feature_names.get(name))
             rows = np.flatnonzero(self.present[:, j])
             if not len(rows):
                 continue
@@ -146,15 +142,6 @@ class Attributions:
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sample_id", "modality", "unit", "attribution"])
         frame.insert(0, "method", self.method)
         return frame
-
-
-def pool_patches(maps: np.ndarray, patch_size: int, reduce: str = "sum") -> np.ndarray:
-    """``(N, H, W)`` -> ``(N, H/p, W/p)`` patch sums (or means)."""
-    n, h, w = maps.shape
-    if h % patch_size or w % patch_size:
-        raise ValueError(f"patch_size {patch_size} does not divide the map size ({h}, {w})")
-    blocks = maps.reshape(n, h // patch_size, patch_size, w // patch_size, patch_size)
-    return blocks.sum(axis=(2, 4)) if reduce == "sum" else blocks.mean(axis=(2, 4))
 
 
 # -- baselines ----------------------------------------------------------------------------------
@@ -206,21 +193,6 @@ def resolve_target(model, batch: Batch, target: Any) -> Tensor:
 
 
 # -- attribution of one batch ----------------------------------------------------------------------
-
-
-def _feature_mask(x: Tensor, kind: str, patch_size: int, offset: int) -> tuple[Tensor, int]:
-    """Ids grouping the units ablated together: features, image patches (all channels), tokens."""
-    shape = x.shape[1:]
-    if kind == "image":
-        c, h, w = shape
-        g = torch.arange((h // patch_size) * (w // patch_size), device=x.device).view(h // patch_size, w // patch_size)
-        ids = g.repeat_interleave(patch_size, 0).repeat_interleave(patch_size, 1).expand(c, h, w)
-    elif kind == "sequence":
-        L, d = shape
-        ids = torch.arange(L, device=x.device).view(L, 1).expand(L, d)
-    else:
-        ids = torch.arange(int(np.prod(shape)), device=x.device).view(shape)
-    return (ids + offset).unsqueeze(0).contiguous(), int(ids.max()) + 1
 
 
 @dataclass(frozen=True)
@@ -281,7 +253,7 @@ def _run_ablation(g: _Group, s: AttributionSettings):
 
     masks, offset = [], 0
     for n, x in zip(g.names, g.inputs):
-        m, k = _feature_mask(x, g.kinds[n], s.patch_size, offset)
+        m, k = feature_mask(x, g.kinds[n], s.patch_size, offset)
         masks.append(m)
         offset += k
     attr = FeatureAblation(g.forward).attribute(g.inputs, baselines=g.baselines, target=g.target,
@@ -294,17 +266,7 @@ def _run_occlusion(g: _Group, s: AttributionSettings):
     """Occlusion: half-overlapping patch windows on images, single units elsewhere."""
     from captum.attr import Occlusion
 
-    windows, strides = [], []
-    for n, x in zip(g.names, g.inputs):
-        if g.kinds[n] == "image":
-            windows.append((x.shape[1], s.patch_size, s.patch_size))
-            strides.append((x.shape[1], max(1, s.patch_size // 2), max(1, s.patch_size // 2)))
-        elif g.kinds[n] == "sequence":
-            windows.append((1, x.shape[2]))
-            strides.append((1, x.shape[2]))
-        else:
-            windows.append((1,))
-            strides.append((1,))
+    windows, strides = zip(*(occlusion_window(g.kinds[n], x.shape[1:], s.patch_size) for n, x in zip(g.names, g.inputs)))
     attr = Occlusion(g.forward).attribute(g.inputs, sliding_window_shapes=tuple(windows), strides=tuple(strides),
                                           baselines=g.baselines, target=g.target, additional_forward_args=g.extra,
                                           perturbations_per_eval=8)

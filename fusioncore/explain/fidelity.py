@@ -25,53 +25,10 @@ import torch
 from ..data.dataset import MultimodalDataset, to_batch
 from ..metrics import binary_auroc
 from ..types import Batch
-from .attributions import modality_baselines, pool_patches, resolve_target
+from .attributions import modality_baselines, resolve_target
+from .units import expand_units, n_units, pool_patches, unit_scores
 
 MODES = ("deletion", "insertion")
-
-
-# -- unit scores --------------------------------------------------------------------------------
-
-
-def unit_scores(scores: np.ndarray, kind: str, shape: Sequence[int], patch_size: int) -> np.ndarray:
-    """``(N, U)`` unit scores from a tabular ``(N, d)``, image ``(N, h, w)``/``(N, H, W)``/
-    ``(N, 1, H, W)`` (pixels are averaged per patch) or sequence ``(N, L)`` array."""
-    s = np.asarray(scores, dtype=np.float64)
-    n = s.shape[0]
-    if kind == "image":
-        if s.ndim == 4 and s.shape[1] == 1:
-            s = s[:, 0]
-        _, H, W = shape
-        if s.ndim == 2 and s.shape[1] == (H // patch_size) * (W // patch_size):
-            return s  # already one score per patch, row-major
-        if s.shape[1:] == (H, W):
-            s = pool_patches(s, patch_size, reduce="mean")
-        if s.shape[1:] != (H // patch_size, W // patch_size):
-            raise ValueError(f"image scores: shape {s.shape[1:]} is neither the image ({H}, {W}) nor its "
-                             f"{patch_size}-px patch grid ({H // patch_size}, {W // patch_size})")
-        return s.reshape(n, -1)
-    units = shape[0]
-    if s.ndim != 2 or s.shape[1] != units:
-        raise ValueError(f"{kind} scores: expected shape (N, {units}), got {s.shape}")
-    return s
-
-
-def n_units(spec, patch_size: int) -> int:
-    """Number of units of a modality: features, image patches or tokens."""
-    if spec.kind == "image":
-        return (spec.shape[1] // patch_size) * (spec.shape[2] // patch_size)
-    return int(spec.shape[0])
-
-
-def expand_units(mask: torch.Tensor, kind: str, shape: Sequence[int], patch_size: int) -> torch.Tensor:
-    """``(B, U)`` bool unit mask -> broadcastable to ``(B, *shape)``."""
-    if kind == "image":
-        _, H, W = shape
-        g = mask.view(-1, H // patch_size, W // patch_size)
-        return g.repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2).unsqueeze(1)
-    if kind == "sequence":
-        return mask.unsqueeze(-1)
-    return mask
 
 
 # -- deletion / insertion -------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from ..types import AttentionMaps, Batch
 from .attributions import METHOD_LABELS, attribute_batch
-from .fidelity import n_units, unit_scores
+from .units import n_units, unit_scores
 
 #: Model-intrinsic explanation kinds by the modality kind they explain (an attribution method's
 #: kind is its name, e.g. ``"ig"``).
