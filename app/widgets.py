@@ -262,6 +262,20 @@ def start_prefetch() -> None:
 # -- export -----------------------------------------------------------------------------------
 
 
+def show_sample_figure(ctx: Context, key: tuple, exp, view: str, params: dict | None = None,
+                       export_key: str = "") -> None:
+    """One figure of a sample page (cached per model, cohort, sample, pattern and parameters) with
+    its export buttons; a view the model cannot give is an info line, not an error. Pages bind the
+    first three with ``functools.partial``."""
+    try:
+        bundle = state.sample_figure(view, key, tuple(sorted((params or {}).items())), exp)
+    except ValueError as err:
+        st.info(str(err))
+        return
+    st.plotly_chart(bundle.figure, key=f"fig_{export_key or view}")
+    export_buttons(bundle, ctx, exp.active_modalities, key=export_key or view)
+
+
 def export_buttons(bundle, ctx: Context, active: list[str] | None = None, key: str = "") -> None:
     """Download buttons for PNG, SVG, PDF, HTML, CSV and the JSON provenance of one figure.
 

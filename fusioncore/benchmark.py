@@ -224,6 +224,19 @@ def run_benchmark(
         torch.set_num_threads(previous_threads)
 
 
+def _check_supported(methods: Sequence[str], schema) -> None:
+    """Refuse, before any training, a method that does not take one of the data's modality kinds."""
+    kinds = sorted({m.kind for m in schema.modalities})
+    for name in methods:
+        supported = get_method(name).supports
+        bad = [k for k in kinds if k not in supported]
+        if bad:
+            raise ValueError(
+                f"method {name!r} supports {', '.join(supported)} modalities; the data also has {', '.join(bad)} "
+                f"({', '.join(m.name for m in schema.modalities if m.kind in bad)})"
+            )
+
+
 def _run(data, methods, missing_rates, seeds, out_dir, train_overrides, device, progress, metrics,
          model_overrides, figure_formats, title, data_label) -> BenchmarkResult:
     """:func:`run_benchmark` once the thread count is set (arguments as there)."""
@@ -234,15 +247,7 @@ def _run(data, methods, missing_rates, seeds, out_dir, train_overrides, device, 
     seed_list = parse_seeds(seeds)
     if data.test.labels is None:
         raise ValueError(f"{data.test.source or 'test split'}: has no labels, so it cannot be scored")
-    kinds = sorted({m.kind for m in data.schema.modalities})
-    for name in methods:
-        supported = get_method(name).supports
-        bad = [k for k in kinds if k not in supported]
-        if bad:
-            raise ValueError(
-                f"method {name!r} supports {', '.join(supported)} modalities; the data also has {', '.join(bad)} "
-                f"({', '.join(m.name for m in data.schema.modalities if m.kind in bad)})"
-            )
+    _check_supported(methods, data.schema)
     masks = {(r, s): removal_masks(data.test.present, r, s) for r in rates for s in seed_list}  # validates rates early
     log = _logger(progress)
     out = Path(out_dir)

@@ -4,18 +4,24 @@ Binary tasks: ``f1`` is the F1 of the positive class 1 and ``auc`` uses the prob
 class 1 (MM-dynamics' ROSMAP convention). Multi-class: ``auc`` is one-vs-rest macro AUC.
 A metric that is undefined on the given labels (e.g. AUC with one class present) is NaN and
 never an exception, so a benchmark over sparse subsets keeps going.
+
+scikit-learn is imported when a metric is computed, not with this module, so that the figure
+code can read :func:`all_subsets` without loading it.
 """
 
 from __future__ import annotations
 
 import warnings
+from itertools import combinations
+from typing import Sequence
 
 import numpy as np
-from sklearn import metrics as skm
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """All reported metrics for labels ``(N,)`` and class probabilities ``(N, K)``."""
+    from sklearn import metrics as skm
+
     y_true = np.asarray(y_true, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if len(y_true) == 0:
@@ -42,7 +48,33 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
     return {key: float(v) if key != "n" else v for key, v in out.items()}
 
 
+def all_subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset of ``modalities``, smallest first, in schema order: the rows of a
+    robustness table (a metric per subset of modalities kept) and the order its figure draws them."""
+    return [c for r in range(1, len(modalities) + 1) for c in combinations(modalities, r)]
+
+
+def binary_auroc(scores, positives) -> float:
+    """AUROC of ``scores`` separating ``positives`` from the rest (both flattened; ties count 1/2).
+
+    scikit-learn's ``roc_auc_score``, but NaN instead of an exception when only one class occurs
+    (a sample with no planted unit, a cohort slice with one label): the scorer of planted-truth
+    recovery in ``explain/`` and of patch attention.
+    """
+    from sklearn import metrics as skm
+
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    positives = np.asarray(positives, dtype=bool).ravel()
+    if scores.shape != positives.shape:
+        raise ValueError(f"binary_auroc: {scores.size} scores for {positives.size} labels")
+    if positives.all() or not positives.any():
+        return float("nan")
+    return float(skm.roc_auc_score(positives, scores))
+
+
 def _auc(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+    from sklearn import metrics as skm
+
     k = probabilities.shape[1]
     if len(np.unique(y_true)) < 2:
         return float("nan")

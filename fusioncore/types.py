@@ -9,7 +9,7 @@ a new method plugs in without special cases.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -103,6 +103,30 @@ class AttentionMaps:
     channel_names: list[str] = field(default_factory=list)
     pooling: Tensor | None = None
 
+    @staticmethod
+    def combine(
+        maps: Sequence["AttentionMaps"], rows: Callable[[list[Tensor]], Tensor], shared: Callable[[Tensor], Tensor]
+    ) -> "AttentionMaps":
+        """One map from corresponding maps: ``rows`` joins the tensors with a batch dimension
+        (``layers``, ``channel_modality``, ``pooling``, a ``(B, S, S)`` mask), ``shared`` is applied
+        to the first map's tensors without one (a ``(S, S)`` mask, ``token_modality``)."""
+        first = maps[0]
+        batched = lambda name: (  # noqa: E731
+            None if getattr(first, name) is None else rows([getattr(m, name) for m in maps])
+        )
+        if first.mask is None or first.mask.dim() == 3:
+            mask = batched("mask")
+        else:
+            mask = shared(first.mask)
+        return AttentionMaps(
+            mask=mask,
+            layers=[rows(list(per_layer)) for per_layer in zip(*(m.layers for m in maps))],
+            token_modality=None if first.token_modality is None else shared(first.token_modality),
+            channel_modality=batched("channel_modality"),
+            channel_names=list(first.channel_names),
+            pooling=batched("pooling"),
+        )
+
 
 @dataclass
 class FusionOutput:
@@ -147,20 +171,74 @@ class FusionOutput:
                 names.append(f.name)
         return names
 
+    # -- one output from others, field by field in one place -------------------------------------
+    @staticmethod
+    def combine(
+        outputs: Sequence["FusionOutput"],
+        rows: Callable[[list[Tensor]], Tensor],
+        shared: Callable[[Tensor], Tensor] = lambda t: t,
+    ) -> "FusionOutput":
+        """One output from corresponding ``outputs`` (same methods, same fields filled).
+
+        ``rows`` turns the list of corresponding batch-first tensors (every field, the per-modality
+        dicts, ``extras`` and the batched attention tensors) into one; ``shared`` is applied to the
+        attention tensors that have no batch dimension. Every copy of an output goes through
+        here, so a new field is carried by all of them or by none.
+        """
+        if not outputs:
+            raise ValueError("FusionOutput.combine needs at least one output")
+        first = outputs[0]
+        values = {}
+        for f in fields(FusionOutput):
+            items = [getattr(o, f.name) for o in outputs]
+            if f.name == "attention":
+                present = [a is not None for a in items]
+                if any(present) and not all(present):
+                    raise ValueError("FusionOutput.combine: some outputs have attention maps and some do not")
+                values[f.name] = None if items[0] is None else AttentionMaps.combine(items, rows, shared)
+            else:
+                values[f.name] = _combine_tree(items, rows, f.name)
+        return replace(first, **values)
+
+    def map(self, fn: Callable[[Tensor], Tensor], *, shared: Callable[[Tensor], Tensor] = lambda t: t) -> "FusionOutput":
+        """A copy with ``fn`` applied to every batch-first tensor (``shared`` to attention's others)."""
+        return FusionOutput.combine([self], lambda ts: fn(ts[0]), shared)
+
+    @staticmethod
+    def cat(outputs: Sequence["FusionOutput"]) -> "FusionOutput":
+        """The outputs of consecutive batches as one, rows in order (every field, attention and extras)."""
+        if len(outputs) == 1:
+            return outputs[0]
+        return FusionOutput.combine(outputs, torch.cat)
+
+    def select(self, index: Tensor | slice) -> "FusionOutput":
+        """The rows ``index`` of every batch-first tensor."""
+        return self.map(lambda t: t[index])
+
+    def row(self, i: int) -> "FusionOutput":
+        """Sample ``i`` as an output of one row (the batch dimension kept)."""
+        return self.select(slice(i, i + 1))
+
     def detach(self) -> "FusionOutput":
-        """A copy holding detached tensors (for caching and display)."""
-        d = lambda m: {k: v.detach() for k, v in m.items()}  # noqa: E731
-        return FusionOutput(
-            logits=self.logits.detach(),
-            present=self.present.detach(),
-            modality_logits=d(self.modality_logits),
-            gates=d(self.gates),
-            confidence=d(self.confidence),
-            modality_weights=d(self.modality_weights),
-            embeddings=d(self.embeddings),
-            attention=self.attention,
-            extras={},
-        )
+        """A copy holding detached tensors (for caching and display); ``extras`` (loss inputs) dropped."""
+        return replace(self, extras={}).map(Tensor.detach, shared=Tensor.detach)
+
+    def cpu(self) -> "FusionOutput":
+        """:meth:`detach` on the CPU."""
+        return self.detach().map(Tensor.cpu, shared=Tensor.cpu)
+
+
+def _combine_tree(items: list, rows: Callable[[list[Tensor]], Tensor], where: str):
+    """Apply ``rows`` to corresponding tensors of equally shaped (nested) dicts; other leaves kept."""
+    first = items[0]
+    if isinstance(first, Tensor):
+        return rows(items)
+    if isinstance(first, dict):
+        for item in items[1:]:
+            if set(item) != set(first):
+                raise ValueError(f"FusionOutput.{where}: the outputs hold different keys ({sorted(first)} vs {sorted(item)})")
+        return {k: _combine_tree([item[k] for item in items], rows, f"{where}[{k!r}]") for k in first}
+    return first
 
 
 @dataclass

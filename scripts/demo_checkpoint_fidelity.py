@@ -5,7 +5,7 @@
 import sys, time
 import pandas as pd
 from fusioncore.datasets import demo_checkpoint, load_demo_cohort
-from fusioncore.explain.fidelity import run_fidelity
+from fusioncore.reports.fidelity import run_fidelity
 
 out = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 40

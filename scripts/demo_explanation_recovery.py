@@ -13,7 +13,7 @@ from fusioncore.config import DataSchema, TrainConfig
 from fusioncore.data.dataset import MultimodalDataset
 from fusioncore.datasets import make_demo_cohort
 from fusioncore.training import fit, evaluate_model
-from fusioncore.explain.fidelity import run_fidelity
+from fusioncore.reports.fidelity import run_fidelity
 
 stage, out = sys.argv[1], sys.argv[2]
 cohort = make_demo_cohort()

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 import fusioncore as fc
-from fusioncore.layers.attention import Attention, TokenBlock, aggregate_channel_modality, attend, compact
+from fusioncore.layers.attention import (
+    Attention,
+    TokenBlock,
+    aggregate_channel_modality,
+    attend,
+    compact,
+    masked_softmax,
+)
 from fusioncore.layers.maps import channel_modality_per_layer
 from fusioncore.layers.masks import attention_mask, key_valid, pooling_mask
 from fusioncore.layers.reference import dense_attention, dense_forward
@@ -55,6 +62,45 @@ def test_all_masked_query_gives_zeros_not_nan(need_weights):
     assert torch.allclose(out[0], ref, atol=1e-6)
     if need_weights:
         assert torch.equal(probs[1, 0, 1], torch.zeros(5))
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_all_masked_query_has_zero_gradient_and_masked_keys_learn_nothing(need_weights):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 3, 4, requires_grad=True) for _ in range(3))
+    mask = torch.tensor([[True, False, True], [False, False, False], [False, False, True]]).expand(2, 3, 3)
+    out, weights = attend(q, k, v, mask.unsqueeze(1), need_weights)  # (B, 1, Sq, Sk): every head
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[:, :, 1], torch.zeros(2, 2, 4))
+    out.sum().backward()
+    assert torch.count_nonzero(q.grad[:, :, 1]) == 0  # the empty query learns nothing
+    assert torch.count_nonzero(k.grad[:, :, 1]) == 0 and torch.count_nonzero(v.grad[:, :, 1]) == 0  # masked key
+    if need_weights:
+        assert torch.equal(weights[:, :, 1], torch.zeros(2, 2, 3))
+        assert torch.equal(weights[:, :, 0, 1], torch.zeros(2, 2))
+        assert torch.allclose(weights[:, :, 0].sum(-1), torch.ones(2, 2))
+
+
+def test_sdpa_and_explicit_paths_agree():
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(3, 4, 5, 8) for _ in range(3))
+    mask = torch.rand(3, 5, 5) > 0.4
+    fast, _ = attend(q, k, v, mask.unsqueeze(1))
+    slow, _ = attend(q, k, v, mask.unsqueeze(1), need_weights=True)
+    assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def test_masked_softmax_zero_for_masked_and_empty_rows():
+    scores = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, -1.0, 0.0]])
+    mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
+    w = masked_softmax(scores, mask)
+    e = torch.exp(torch.tensor([1.0, 3.0]))
+    assert torch.allclose(w[0], torch.tensor([e[0] / e.sum(), 0.0, e[1] / e.sum()]))
+    assert torch.equal(w[1], torch.zeros(3))
+    assert torch.allclose(w[2], torch.softmax(scores[2], -1))
+    s = scores.clone().requires_grad_(True)
+    masked_softmax(s, mask).sum().backward()
+    assert torch.equal(s.grad[1], torch.zeros(3)) and s.grad[0, 1] == 0  # empty row and masked entry learn nothing
 
 
 def test_dense_reference_all_masked_rows_zero():

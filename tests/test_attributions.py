@@ -9,7 +9,8 @@ import torch
 
 from fusioncore.config import DataSchema, ModalitySpec
 from fusioncore.data.dataset import to_batch
-from fusioncore.explain.attributions import METHODS, CaptumForward, attribute_batch, attribute_dataset, run_attributions
+from fusioncore.explain.attributions import METHODS, CaptumForward, attribute_batch, attribute_dataset
+from fusioncore.reports.attributions import run_attributions
 
 try:
     from .explain_helpers import methods_for, random_data, tabular_schema, tiny_model
@@ -120,3 +121,37 @@ def test_run_attributions_writes_table_and_figures(tmp_path, monkeypatch):
     assert "attr-ig-m0__mmdynamics.png" in pngs and "attr-ig-modalities__mmdynamics.png" in pngs
     prov = json.loads((tmp_path / "out" / "attr-ig-m0__mmdynamics.json").read_text())
     assert prov["checkpoint_sha256"] and prov["extra"]["attribution_method"] == "ig"
+
+
+@pytest.mark.filterwarnings("ignore:Input Tensor")  # Saliency sets requires_grad itself
+def test_a_new_attribution_method_is_one_table_entry(monkeypatch):
+    """One entry in CAPTUM_METHODS is all a method needs: attribute_batch dispatches through the table,
+    and the CLI offers exactly the table's methods."""
+    from captum.attr import Saliency
+
+    from fusioncore.cli.main import build_parser
+    from fusioncore.explain import attributions as A
+
+    def run(group, settings):
+        return Saliency(group.forward).attribute(group.inputs, target=group.target,
+                                                 additional_forward_args=group.extra, abs=False), None
+
+    monkeypatch.setitem(A.CAPTUM_METHODS, "saliency", A.CaptumMethod("saliency", "Saliency", run))
+    model = tiny_model("mmdynamics", SCHEMA)
+    data = random_data(SCHEMA, n=5, absent=ABSENT)
+    attrs = attribute_dataset(model, data, "saliency", batch_size=5)
+    assert attrs.method == "saliency"
+    assert np.isnan(attrs.values["m0"][1]).all() and np.isfinite(attrs.values["m1"]).all()
+    with pytest.raises(ValueError, match="expected one of ig, gradshap, ablation, occlusion"):
+        attribute_dataset(model, data, "lime")
+    explain = _subparser(build_parser(), "explain")
+    for command in ("attributions", "fidelity"):
+        method = next(a for a in _subparser(explain, command)._actions if a.dest == "method")
+        assert list(method.choices) == list(METHODS) == ["ig", "gradshap", "ablation", "occlusion"]
+
+
+def _subparser(parser, name):
+    import argparse
+
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]

@@ -17,10 +17,10 @@ from fusioncore.explain.fidelity import (
     perturbation_curves,
     planted_recovery,
     rank_agreement,
-    run_fidelity,
     truth_masks,
-    unit_scores,
 )
+from fusioncore.explain.units import unit_scores
+from fusioncore.reports.fidelity import run_fidelity
 from fusioncore.training import fit
 
 try:
@@ -157,3 +157,22 @@ def test_run_fidelity_writes_tables(trained, tmp_path, monkeypatch):
     agree = pd.read_csv(tmp_path / "fid" / "agreement.csv")
     assert set(agree["modality"]) == {"a", "b"} and agree["spearman_mean"].between(-1, 1).all()
     assert (tmp_path / "fid" / "fidelity-a__mmdynamics.png").is_file()
+
+
+def test_units_are_the_same_for_captum_and_the_curves():
+    """A unit (feature / patch / token) means one thing: captum's ablation groups, the occlusion
+    window, the curves' unit mask and the unit labels agree on it for every modality kind."""
+    from fusioncore.explain.units import expand_units, feature_mask, occlusion_window, unit_labels
+
+    for kind, shape, units in (("tabular", (5,), 5), ("image", (3, 16, 16), 4), ("sequence", (6, 2), 6)):
+        ids, n = feature_mask(torch.zeros(1, *shape), kind, 8, 0)
+        assert n == units and ids.shape == (1, *shape)
+        for u in range(units):  # expanding unit u's one-hot mask selects exactly the elements with id u
+            mask = torch.zeros(1, units, dtype=torch.bool)
+            mask[0, u] = True
+            assert torch.equal(expand_units(mask, kind, shape, 8).expand(1, *shape), ids == u)
+        assert len(unit_labels(kind, units, grid_width=2)) == units
+        window, stride = occlusion_window(kind, shape, 8)
+        assert len(window) == len(stride) == len(shape)
+    assert unit_labels("image", 4, grid_width=2) == ["r0c0", "r0c1", "r1c0", "r1c1"]
+    assert unit_labels("tabular", 2, feature_names=("g1", "g2")) == ["g1", "g2"]

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from fusioncore.explain.tcp import TCPErrors, tcp_errors, tcp_statistics, threshold_table, true_tcp
-from fusioncore.metrics import classification_metrics
+from fusioncore.data.synthetic_cohort import auroc as rank_auroc
+from fusioncore.metrics import all_subsets, binary_auroc, classification_metrics
 from fusioncore.types import FusionOutput
 
 
@@ -65,3 +66,18 @@ def test_auc_with_two_of_three_classes_present_is_binary():
     y = np.array([0, 0, 2, 2])
     p = np.array([[0.7, 0.1, 0.2], [0.5, 0.2, 0.3], [0.2, 0.1, 0.7], [0.3, 0.3, 0.4]])
     assert classification_metrics(y, p)["auc"] == pytest.approx(1.0)
+
+
+def test_binary_auroc_is_the_rank_auroc_with_ties_and_nan_for_one_class():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, size=(20, 6)).astype(float)  # many ties
+    truth = rng.random((20, 6)) < 0.3
+    assert binary_auroc(scores, truth) == pytest.approx(rank_auroc(scores, truth), abs=1e-12)
+    assert binary_auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75
+    assert np.isnan(binary_auroc([1.0, 2.0], [1, 1])) and np.isnan(binary_auroc([1.0, 2.0], [0, 0]))
+    with pytest.raises(ValueError, match="3 scores for 2 labels"):
+        binary_auroc([1.0, 2.0, 3.0], [0, 1])
+
+
+def test_all_subsets_smallest_first_in_schema_order():
+    assert all_subsets(["a", "b", "c"]) == [("a",), ("b",), ("c",), ("a", "b"), ("a", "c"), ("b", "c"), ("a", "b", "c")]

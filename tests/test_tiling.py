@@ -13,13 +13,13 @@ import fusioncore as fc
 from fusioncore.config import DataSchema, ModalitySpec
 from fusioncore.data.images import read_image
 from fusioncore.explain.heatmap import (
-    explain_heatmap_cli,
     model_map_fn,
     overlay,
     plan_tiles,
     tile_starts,
     tiled_map,
 )
+from fusioncore.reports.heatmap import explain_heatmap_cli
 
 HE_TILES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "he_tiles"
 

@@ -1,11 +1,12 @@
 """Attention view (MCA / Zorro / EAO / hybrid): the mask, per-layer/per-head maps, channel x modality
 mass and, for an image cut into patch tokens, the attention each reader pays to each patch over the tile."""
 
+import functools
+
 import streamlit as st
 
 from fusioncore.explain.attention_patches import reader_names
 
-import state
 import widgets
 
 ctx = widgets.context()
@@ -27,14 +28,7 @@ if off:
     st.caption(f"Switched off (masked, grey): {', '.join(off)}")
 
 
-def show(view: str, params: dict | None = None, export_key: str = "") -> None:
-    try:
-        bundle = state.sample_figure(view, key, tuple(sorted((params or {}).items())), exp)
-    except ValueError as err:
-        st.info(str(err))
-        return
-    st.plotly_chart(bundle.figure, key=f"fig_{export_key or view}")
-    widgets.export_buttons(bundle, ctx, exp.active_modalities, key=export_key or view)
+show = functools.partial(widgets.show_sample_figure, ctx, key, exp)  # show(view, params, export_key=...)
 
 
 c1, c2 = st.columns(2)

@@ -1,6 +1,8 @@
 """Sample view: prediction and modality switches beside the explanations (one tab each: image
 maps, feature gates, attributions, whole images), laid out for a 1280 x 720 screen."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -8,6 +10,7 @@ import state
 import trust_panel
 import widgets
 from fusioncore.data.images import INPUT_RULE
+from fusioncore.explain.attributions import METHOD_LABELS
 from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.notices import UNAVAILABLE
 
@@ -23,14 +26,7 @@ active = exp.active_modalities
 help_ = widgets.helptip
 
 
-def show(view: str, params: dict | None = None, export_key: str = "") -> None:
-    try:
-        bundle = state.sample_figure(view, key, tuple(sorted((params or {}).items())), exp)
-    except ValueError as err:
-        st.info(str(err))
-        return
-    st.plotly_chart(bundle.figure, key=f"fig_{export_key or view}")
-    widgets.export_buttons(bundle, ctx, active, key=export_key or view)
+show = functools.partial(widgets.show_sample_figure, ctx, key, exp)  # show(view, params, export_key=...)
 
 
 def prediction() -> None:
@@ -114,15 +110,12 @@ def gates_tab(gated: list[str], tabular: list[str]) -> None:
     trust_panel.trust_panel(ctx, index, pattern, "gates", modality)
 
 
-METHODS = {"ig": "Integrated Gradients", "gradshap": "GradientShap", "ablation": "Feature Ablation", "occlusion": "Occlusion"}
-
-
 def attributions_tab() -> None:
     from fusioncore.inspect.figures import attributions as attribution_figure
 
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    method = widgets.control(c1.selectbox, "attr_method", "ig", scope=ctx.scope, label="Method", options=list(METHODS),
-                             format_func=METHODS.get, help=" ".join(f"**{v}**: {help_(v)}" for v in METHODS.values()))
+    method = widgets.control(c1.selectbox, "attr_method", "ig", scope=ctx.scope, label="Method", options=list(METHOD_LABELS),
+                             format_func=METHOD_LABELS.get, help=" ".join(f"**{v}**: {help_(v)}" for v in METHOD_LABELS.values()))
     st.caption(f"Explained class: **{exp.predicted_class}** (the prediction). {help_('attribution')}",
                help=help_("explained class"))
     if not c2.button("Compute attributions", key="attr_go", help="Runs captum on this sample (a few seconds)") \

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..explain.attributions import METHOD_LABELS, METHODS
 from . import trust
 from .args import select_split
 from .slides import add_slide, add_slides
 
 
 def cmd_heatmap(args: argparse.Namespace) -> dict:
-    from ..explain.heatmap import explain_heatmap_cli
+    from ..reports.heatmap import explain_heatmap_cli
 
     return explain_heatmap_cli(args.checkpoint, args.image, args.out, tile=args.tile, overlap=args.overlap,
                                batch_size=args.batch_size, device=args.device)
@@ -22,7 +23,7 @@ def cmd_heatmap(args: argparse.Namespace) -> dict:
 
 def cmd_attributions(args: argparse.Namespace) -> dict:
     from ..data.sources import load_data
-    from ..explain.attributions import run_attributions
+    from ..reports.attributions import run_attributions
 
     data = select_split(load_data(args.data), args.split)
     out = run_attributions(args.checkpoint, data, args.method, args.out, batch_size=args.batch_size, device=args.device)
@@ -31,7 +32,7 @@ def cmd_attributions(args: argparse.Namespace) -> dict:
 
 def cmd_fidelity(args: argparse.Namespace) -> dict:
     from ..data.sources import load_data
-    from ..explain.fidelity import run_fidelity
+    from ..reports.fidelity import run_fidelity
 
     data = select_split(load_data(args.data), args.split)
     out = run_fidelity(args.checkpoint, data, args.out, truth=planted_truth(args), methods=(args.method,),
@@ -73,20 +74,19 @@ def add_heatmap(sub) -> None:
     p.set_defaults(func=cmd_heatmap)
 
 
-METHODS = ["ig", "gradshap", "ablation", "occlusion"]
 
 
 def add_attributions(sub) -> None:
     p = sub.add_parser("attributions", help="captum attributions per feature / patch over a dataset split")
     _common(p, data=True)
-    p.add_argument("--method", default="ig", choices=METHODS)
+    p.add_argument("--method", default="ig", choices=METHODS, help="captum method: " + ", ".join(f"{k} ({v})" for k, v in METHOD_LABELS.items()))
     p.set_defaults(func=cmd_attributions)
 
 
 def add_fidelity(sub) -> None:
     p = sub.add_parser("fidelity", help="deletion / insertion curves and planted-truth recovery")
     _common(p, data=True)
-    p.add_argument("--method", default="ig", choices=METHODS)
+    p.add_argument("--method", default="ig", choices=METHODS, help="captum method: " + ", ".join(f"{k} ({v})" for k, v in METHOD_LABELS.items()))
     p.add_argument("--truth", choices=["demo"], help="score recovery of the demo cohort's planted features/patches")
     p.add_argument("--max-samples", type=int, help="explain at most this many samples")
     p.set_defaults(func=cmd_fidelity)

@@ -31,7 +31,8 @@ from torch import Tensor
 
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
-from ..data.synthetic_cohort import SyntheticCohort, auroc
+from ..data.synthetic_cohort import SyntheticCohort
+from ..metrics import binary_auroc
 from ..types import AttentionMaps
 
 OWN_TOKENS = "tokens"
@@ -197,6 +198,6 @@ def patch_attention_fidelity(model, cohort: SyntheticCohort, *, batch_size: int 
         raise ValueError(f"the planted patch masks are {truth.shape[1]} x {truth.shape[2]}, the model's patch grid is "
                          f"{att.maps.shape[2]} x {att.maps.shape[3]}: score a model whose patches are the planted ones")
     return {
-        "patch_attention_auroc": {r: auroc(att.maps[:, i], truth) for i, r in enumerate(att.readers)},
+        "patch_attention_auroc": {r: binary_auroc(att.maps[:, i], truth) for i, r in enumerate(att.readers)},
         "patch_attention_mass": {r: float(att.mass[:, i].mean()) for i, r in enumerate(att.readers)},
     }

@@ -27,14 +27,8 @@ from torch import Tensor
 
 from ..data.dataset import MultimodalDataset, to_batch
 from ..types import Batch
+from .units import feature_mask, occlusion_window, pool_patches, unit_labels
 
-METHODS = ("ig", "gradshap", "ablation", "occlusion")
-METHOD_LABELS = {
-    "ig": "Integrated Gradients",
-    "gradshap": "GradientShap",
-    "ablation": "Feature Ablation",
-    "occlusion": "Occlusion",
-}
 Progress = Callable[[int, int], None]
 
 
@@ -134,13 +128,8 @@ class Attributions:
             kind = self.kinds[name]
             s = self.patch_scores(name, patch_size) if kind == "image" else self.scores(name)
             s = s.reshape(len(self.sample_ids), -1)
-            if kind == "image":
-                g = self.values[name].shape[-1] // patch_size
-                units = [f"r{r}c{c}" for r in range(s.shape[1] // g) for c in range(g)]
-            elif kind == "tabular" and self.feature_names.get(name):
-                units = list(self.feature_names[name])
-            else:
-                units = [f"{'token' if kind == 'sequence' else 'feature'}{k}" for k in range(s.shape[1])]
+            units = unit_labels(kind, s.shape[1], grid_width=self.values[name].shape[-1] // patch_size,
+                                feature_names=self.feature_names.get(name))
             rows = np.flatnonzero(self.present[:, j])
             if not len(rows):
                 continue
@@ -153,15 +142,6 @@ class Attributions:
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sample_id", "modality", "unit", "attribution"])
         frame.insert(0, "method", self.method)
         return frame
-
-
-def pool_patches(maps: np.ndarray, patch_size: int, reduce: str = "sum") -> np.ndarray:
-    """``(N, H, W)`` -> ``(N, H/p, W/p)`` patch sums (or means)."""
-    n, h, w = maps.shape
-    if h % patch_size or w % patch_size:
-        raise ValueError(f"patch_size {patch_size} does not divide the map size ({h}, {w})")
-    blocks = maps.reshape(n, h // patch_size, patch_size, w // patch_size, patch_size)
-    return blocks.sum(axis=(2, 4)) if reduce == "sum" else blocks.mean(axis=(2, 4))
 
 
 # -- baselines ----------------------------------------------------------------------------------
@@ -215,19 +195,131 @@ def resolve_target(model, batch: Batch, target: Any) -> Tensor:
 # -- attribution of one batch ----------------------------------------------------------------------
 
 
-def _feature_mask(x: Tensor, kind: str, patch_size: int, offset: int) -> tuple[Tensor, int]:
-    """Ids grouping the units ablated together: features, image patches (all channels), tokens."""
-    shape = x.shape[1:]
-    if kind == "image":
-        c, h, w = shape
-        g = torch.arange((h // patch_size) * (w // patch_size), device=x.device).view(h // patch_size, w // patch_size)
-        ids = g.repeat_interleave(patch_size, 0).repeat_interleave(patch_size, 1).expand(c, h, w)
-    elif kind == "sequence":
-        L, d = shape
-        ids = torch.arange(L, device=x.device).view(L, 1).expand(L, d)
-    else:
-        ids = torch.arange(int(np.prod(shape)), device=x.device).view(shape)
-    return (ids + offset).unsqueeze(0).contiguous(), int(ids.max()) + 1
+@dataclass(frozen=True)
+class AttributionSettings:
+    """The knobs of the captum methods (each method reads the ones it needs)."""
+
+    n_steps: int = 32  # Integrated Gradients: steps of the path integral
+    n_samples: int = 16  # GradientShap: random baselines per sample
+    patch_size: int = 8  # Feature Ablation / Occlusion: image patch side
+    internal_batch_size: int | None = None  # Integrated Gradients: rows per forward
+
+
+@dataclass
+class _Group:
+    """The samples of one presence pattern, ready for captum: what every method's runner needs."""
+
+    forward: CaptumForward
+    inputs: tuple[Tensor, ...]  # the present modalities' tensors (attributed)
+    baselines: tuple[Tensor, ...]  # per input, the reference expanded to its rows
+    target: Tensor
+    extra: tuple  # additional_forward_args: presence, fixed tensors, padding
+    names: list[str]  # modalities of ``inputs``
+    kinds: dict[str, str]
+    batch: Batch
+    modality_names: list[str]
+    base: dict[str, Tensor]  # modality -> ``(*shape)`` baseline
+    reference: dict[str, Tensor] | None
+
+
+def _run_ig(g: _Group, s: AttributionSettings):
+    from captum.attr import IntegratedGradients
+
+    return IntegratedGradients(g.forward).attribute(
+        g.inputs, baselines=g.baselines, target=g.target, additional_forward_args=g.extra, n_steps=s.n_steps,
+        internal_batch_size=s.internal_batch_size, return_convergence_delta=True)
+
+
+def _run_gradshap(g: _Group, s: AttributionSettings):
+    """GradientShap against a distribution: ``reference`` rows, else the batch's present rows + the baseline."""
+    from captum.attr import GradientShap
+
+    dist = []
+    for x, n in zip(g.inputs, g.names):
+        if g.reference is not None and n in g.reference:
+            dist.append(g.reference[n].to(x.device))
+        else:
+            pool = g.batch.inputs[n][g.batch.present[:, g.modality_names.index(n)]]
+            dist.append(torch.cat([pool, g.base[n].unsqueeze(0)]) if len(pool) else g.base[n].unsqueeze(0))
+    attr, d = GradientShap(g.forward).attribute(g.inputs, baselines=tuple(dist), target=g.target,
+                                                additional_forward_args=g.extra, n_samples=s.n_samples,
+                                                return_convergence_delta=True)
+    return attr, d.view(len(g.target), s.n_samples).mean(dim=1)
+
+
+def _run_ablation(g: _Group, s: AttributionSettings):
+    """Feature Ablation over units: features, image patches, sequence tokens."""
+    from captum.attr import FeatureAblation
+
+    masks, offset = [], 0
+    for n, x in zip(g.names, g.inputs):
+        m, k = feature_mask(x, g.kinds[n], s.patch_size, offset)
+        masks.append(m)
+        offset += k
+    attr = FeatureAblation(g.forward).attribute(g.inputs, baselines=g.baselines, target=g.target,
+                                                additional_forward_args=g.extra, feature_mask=tuple(masks),
+                                                perturbations_per_eval=8)
+    return attr, None
+
+
+def _run_occlusion(g: _Group, s: AttributionSettings):
+    """Occlusion: half-overlapping patch windows on images, single units elsewhere."""
+    from captum.attr import Occlusion
+
+    windows, strides = zip(*(occlusion_window(g.kinds[n], x.shape[1:], s.patch_size) for n, x in zip(g.names, g.inputs)))
+    attr = Occlusion(g.forward).attribute(g.inputs, sliding_window_shapes=tuple(windows), strides=tuple(strides),
+                                          baselines=g.baselines, target=g.target, additional_forward_args=g.extra,
+                                          perturbations_per_eval=8)
+    return attr, None
+
+
+@dataclass(frozen=True)
+class CaptumMethod:
+    """One attribution method: its name (the CLI's ``--method``, the app's choice), its label, and
+    the runner ``(group, settings) -> (attributions per input, convergence delta or None)``.
+    ``path_baseline``: the method integrates from the baseline, so the output there is reported."""
+
+    name: str
+    label: str
+    run: Callable[[_Group, AttributionSettings], tuple]
+    path_baseline: bool = False
+
+
+#: Every attribution method, in the order they are offered. Adding one is one entry here: the CLI,
+#: the dashboard and the trust report read this table.
+CAPTUM_METHODS: dict[str, CaptumMethod] = {
+    m.name: m
+    for m in (
+        CaptumMethod("ig", "Integrated Gradients", _run_ig, path_baseline=True),
+        CaptumMethod("gradshap", "GradientShap", _run_gradshap),
+        CaptumMethod("ablation", "Feature Ablation", _run_ablation),
+        CaptumMethod("occlusion", "Occlusion", _run_occlusion),
+    )
+}
+METHODS = tuple(CAPTUM_METHODS)
+METHOD_LABELS = {name: m.label for name, m in CAPTUM_METHODS.items()}
+
+
+def captum_method(name: str) -> CaptumMethod:
+    """The table entry of ``name``, or a ValueError listing the methods."""
+    if name not in CAPTUM_METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {name!r}")
+    return CAPTUM_METHODS[name]
+
+
+def _group(model, batch: Batch, rows: Tensor, here: list[str], target: Tensor, base: dict[str, Tensor],
+           reference: dict[str, Tensor] | None, output: str) -> _Group:
+    """The rows ``rows`` of ``batch`` (one presence pattern, modalities ``here`` present) for captum."""
+    names = model.modality_names
+    fixed = [n for n in names if n not in here]
+    padding_names = sorted(batch.padding) if batch.padding else []
+    inputs = tuple(batch.inputs[n][rows].detach() for n in here)
+    return _Group(
+        forward=CaptumForward(model, here, fixed, padding_names, output), inputs=inputs,
+        baselines=tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs)),
+        target=target, names=here, kinds={m.name: m.kind for m in model.schema.modalities}, batch=batch,
+        modality_names=list(names), base=base, reference=reference,
+        extra=(batch.present[rows], *(batch.inputs[n][rows] for n in fixed), *(batch.padding[n][rows] for n in padding_names)))
 
 
 def attribute_batch(
@@ -247,92 +339,44 @@ def attribute_batch(
 ) -> Attributions:
     """Attributions of one batch (the model in eval mode, on the batch's device).
 
+    Samples are grouped by presence pattern; each group's present modalities go through the
+    ``method``'s runner of :data:`CAPTUM_METHODS`.
     baselines: modality -> ``(*shape)`` reference input (default: :func:`modality_baselines`).
     reference: modality -> ``(R, *shape)`` reference distribution for GradientShap (default:
                the batch's own present rows).
     """
-    from captum.attr import FeatureAblation, GradientShap, IntegratedGradients, Occlusion
-
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    entry = captum_method(method)
+    settings = AttributionSettings(n_steps, n_samples, patch_size, internal_batch_size)
     model.eval()
     model.check_batch(batch)
     names = model.modality_names
-    kinds = {m.name: m.kind for m in model.schema.modalities}
     targets = resolve_target(model, batch, target)
     base = baselines if baselines is not None else modality_baselines(batch, names, baseline)
     B = batch.size
     values = {n: np.full((B, *batch.inputs[n].shape[1:]), np.nan, dtype=np.float32) for n in names}
-    out_at = np.full(B, np.nan)
-    out_base = np.full(B, np.nan)
-    delta = np.full(B, np.nan)
+    out_at, out_base, delta = np.full(B, np.nan), np.full(B, np.nan), np.full(B, np.nan)
     present = batch.present
-    patterns = torch.unique(present, dim=0)
-    padding_names = sorted(batch.padding) if batch.padding else []
-    for pattern in patterns:
+    for pattern in torch.unique(present, dim=0):
         rows = torch.nonzero((present == pattern).all(dim=1)).squeeze(1)
         here = [n for n, p in zip(names, pattern.tolist()) if p]
         if not here:
             continue  # nothing observed, nothing to attribute
-        fixed = [n for n in names if n not in here]
-        fwd = CaptumForward(model, here, fixed, padding_names, output)
-        inputs = tuple(batch.inputs[n][rows].detach() for n in here)
-        extra = (present[rows], *(batch.inputs[n][rows] for n in fixed),
-                 *(batch.padding[n][rows] for n in padding_names))
-        tgt = targets[rows]
-        bl = tuple(base[n].unsqueeze(0).expand_as(x).contiguous() for n, x in zip(here, inputs))
-        d = None
-        if method == "ig":
-            attr, d = IntegratedGradients(fwd).attribute(inputs, baselines=bl, target=tgt, additional_forward_args=extra,
-                                                        n_steps=n_steps, internal_batch_size=internal_batch_size,
-                                                        return_convergence_delta=True)
-        elif method == "gradshap":
-            dist = []
-            for j, n in enumerate(here):
-                if reference is not None and n in reference:
-                    dist.append(reference[n].to(inputs[j].device))
-                else:
-                    col = names.index(n)
-                    pool = batch.inputs[n][present[:, col]]
-                    dist.append(torch.cat([pool, base[n].unsqueeze(0)]) if len(pool) else base[n].unsqueeze(0))
-            attr, d = GradientShap(fwd).attribute(inputs, baselines=tuple(dist), target=tgt, additional_forward_args=extra,
-                                                  n_samples=n_samples, return_convergence_delta=True)
-            d = d.view(len(rows), n_samples).mean(dim=1)
-        elif method == "ablation":
-            masks, offset = [], 0
-            for n, x in zip(here, inputs):
-                m, k = _feature_mask(x, kinds[n], patch_size, offset)
-                masks.append(m)
-                offset += k
-            attr = FeatureAblation(fwd).attribute(inputs, baselines=bl, target=tgt, additional_forward_args=extra,
-                                                  feature_mask=tuple(masks), perturbations_per_eval=8)
-        else:  # occlusion: half-overlapping patch windows on images, single units elsewhere
-            windows, strides = [], []
-            for n, x in zip(here, inputs):
-                if kinds[n] == "image":
-                    windows.append((x.shape[1], patch_size, patch_size))
-                    strides.append((x.shape[1], max(1, patch_size // 2), max(1, patch_size // 2)))
-                elif kinds[n] == "sequence":
-                    windows.append((1, x.shape[2]))
-                    strides.append((1, x.shape[2]))
-                else:
-                    windows.append((1,))
-                    strides.append((1,))
-            attr = Occlusion(fwd).attribute(inputs, sliding_window_shapes=tuple(windows), strides=tuple(strides),
-                                            baselines=bl, target=tgt, additional_forward_args=extra, perturbations_per_eval=8)
+        group = _group(model, batch, rows, here, targets[rows], base, reference, output)
+        inputs = group.inputs
+        attr, d = entry.run(group, settings)
         idx = rows.cpu().numpy()
         for n, a in zip(here, attr):
             values[n][idx] = a.detach().float().cpu().numpy()
         with torch.no_grad():
-            pick = lambda o: o.gather(1, tgt.view(-1, 1)).squeeze(1).double().cpu().numpy()  # noqa: E731
-            out_at[idx] = pick(fwd(*inputs, *extra))
-            if method == "ig":
-                out_base[idx] = pick(fwd(*bl, *extra))
+            pick = lambda o: o.gather(1, group.target.view(-1, 1)).squeeze(1).double().cpu().numpy()  # noqa: E731
+            out_at[idx] = pick(group.forward(*inputs, *group.extra))
+            if entry.path_baseline:
+                out_base[idx] = pick(group.forward(*group.baselines, *group.extra))
         if d is not None:
             delta[idx] = d.detach().double().cpu().numpy()
     features = {m.name: list(m.features) for m in model.schema.modalities if m.features}
     return Attributions(method=method, sample_ids=list(batch.sample_ids or [str(i) for i in range(B)]), modality_names=list(names),
-                        kinds=kinds, present=present.cpu().numpy(), target=targets.cpu().numpy(), values=values,
+                        kinds={m.name: m.kind for m in model.schema.modalities}, present=present.cpu().numpy(), target=targets.cpu().numpy(), values=values,
                         output=out_at, baseline_output=out_base, delta=delta, output_kind=output, feature_names=features)
 
 
@@ -398,7 +442,7 @@ def attribute_dataset(
     return concat_attributions(parts)
 
 
-# -- CLI entry point ------------------------------------------------------------------------------
+# -- the model an explanation runs on ------------------------------------------------------------
 
 
 def load_model(checkpoint: Any, device: str | torch.device | None = "auto"):
@@ -422,87 +466,3 @@ def image_patch_size(model, default: int = 8) -> int:
     if getattr(model.config, "image_gate", None) == "paper":
         patch = math.lcm(patch, 8)
     return patch
-
-
-def run_attributions(
-    checkpoint: Any,
-    data: MultimodalDataset,
-    method: str = "ig",
-    out_dir: Any = "attributions",
-    batch_size: int = 32,
-    device: str | torch.device | None = "auto",
-    *,
-    target: Any = "predicted",
-    n_steps: int = 32,
-    top_k: int = 20,
-    figure_formats: Sequence[str] = ("png", "html", "csv", "json"),
-    progress: Progress | None = None,
-):
-    """``fusioncore explain attributions``: attribute a cohort and write tables and figures.
-
-    Writes into ``out_dir``: ``attributions_<method>.csv`` (long table: sample, modality, unit
-    = feature / image patch / token, attribution), ``modality_totals_<method>.csv`` (per-sample
-    sum per modality, the explained class, the output and captum's convergence delta), and per
-    modality a figure of the cohort's mean |attribution| (tabular: top-``top_k`` features; image:
-    the first sample's map over its image) plus a samples x modalities heatmap, each exported
-    with its CSV and provenance JSON. Returns the path of the main table.
-    """
-    from pathlib import Path
-
-    import pandas as pd
-
-    from .. import viz
-    from ..checkpoint import checkpoint_hash
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_model(checkpoint, device)
-    if data.schema != model.schema:
-        from ..data.align import align_to_schema
-
-        data = align_to_schema(data, model.schema)
-    patch = image_patch_size(model)
-    attrs = attribute_dataset(model, data, method, batch_size=batch_size, target=target, n_steps=n_steps,
-                              patch_size=patch, progress=progress)
-    table = out / f"attributions_{method}.csv"
-    attrs.to_frame(patch_size=patch).to_csv(table, index=False)
-    totals = pd.DataFrame(attrs.modality_totals(), columns=attrs.modality_names)
-    totals.insert(0, "sample_id", attrs.sample_ids)
-    totals["target"] = attrs.target
-    totals[f"output_{attrs.output_kind}"] = attrs.output
-    totals["convergence_delta"] = attrs.delta
-    totals.to_csv(out / f"modality_totals_{method}.csv", index=False)
-
-    ckpt = getattr(model, "checkpoint_path", None) or (checkpoint if not hasattr(checkpoint, "forward") else None)
-    digest = checkpoint_hash(ckpt) if ckpt is not None else None
-    label = METHOD_LABELS[method]
-
-    def export(fig, frame, view: str, sample_id=None, active=None) -> None:
-        prov = viz.provenance(view=view, method=model.method, checkpoint=ckpt, checkpoint_sha256=digest, config=model.config,
-                              sample_id=sample_id, active_modalities=active,
-                              extra={"attribution_method": method, "target": str(target), "n_samples": len(attrs.sample_ids)})
-        viz.export_figure(fig, frame, prov, out, viz.make_export_stem(view, model.method, sample_id), formats=figure_formats)
-
-    for j, name in enumerate(attrs.modality_names):
-        rows = np.flatnonzero(attrs.present[:, j])
-        if not len(rows):
-            continue
-        kind = attrs.kinds[name]
-        if kind == "image":
-            i = int(rows[0])
-            image = data.features[name][i]  # raw pixels, the view a user recognises
-            heat = np.abs(attrs.scores(name)[i])
-            fig = viz.image_heatmap_figure(image, heat, clip_percentiles=(1, 99), top_k=5, patch_size=patch,
-                                           title=f"{label}: |attribution| ({name}, sample {attrs.sample_ids[i]})")
-            export(fig, viz.image_heatmap_data(image, heat, patch_size=patch, top_k=5), f"attr-{method}-{name}",
-                   attrs.sample_ids[i], [n for n, p in zip(attrs.modality_names, attrs.present[i]) if p])
-        else:
-            scores = np.nanmean(np.abs(attrs.scores(name)[rows]), axis=0)
-            names = attrs.feature_names.get(name) if kind == "tabular" else None
-            fig = viz.attribution_bar_figure(scores, names, top_k=top_k, method=f"{label}, mean |attribution| over {len(rows)} samples, {name}")
-            export(fig, viz.attribution_bar_data(scores, names, top_k=None), f"attr-{method}-{name}")
-    matrix = attrs.modality_totals()
-    fig = viz.attribution_heatmap_figure(matrix, attrs.sample_ids, attrs.modality_names,
-                                         title=f"{label}: summed attribution per modality (blank = absent)")
-    export(fig, viz.attribution_heatmap_data(matrix, attrs.sample_ids, attrs.modality_names), f"attr-{method}-modalities")
-    return table

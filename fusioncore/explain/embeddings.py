@@ -23,8 +23,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import f1_score
 from torch import nn
+
+from ..metrics import binary_auroc
 
 ProbeKind = Literal["linear", "mlp"]
 TaskKind = Literal["classification", "regression"]
@@ -156,7 +158,11 @@ def train_probe(
             sched.step()
     probe.eval()
     with torch.no_grad():
-        out = probe(xte)
+        return _probe_scores(probe(xte), yte, task)
+
+
+def _probe_scores(out: torch.Tensor, yte: torch.Tensor, task: TaskKind) -> dict[str, float]:
+    """Regression: ``pcc``, ``l1``; classification: ``f1``, ``auroc``, ``accuracy`` over all one-hot cells."""
     if task == "regression":
         p, y = out.flatten().numpy(), yte.flatten().numpy()
         pcc = float(np.corrcoef(p, y)[0, 1]) if p.std() > 0 and y.std() > 0 else float("nan")
@@ -164,8 +170,8 @@ def train_probe(
     prob = torch.sigmoid(out).flatten().numpy()
     truth = yte.flatten().numpy().astype(int)
     pred = (prob >= 0.5).astype(int)
-    auroc = float(roc_auc_score(truth, prob)) if 0 < truth.sum() < truth.size else float("nan")
-    return {"f1": float(f1_score(truth, pred, zero_division=0)), "auroc": auroc, "accuracy": float((pred == truth).mean())}
+    return {"f1": float(f1_score(truth, pred, zero_division=0)), "auroc": binary_auroc(prob, truth),
+            "accuracy": float((pred == truth).mean())}
 
 
 def embed(model, data, *, batch_size: int = 64) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..types import Batch
-from .fidelity import expand_units
+from .units import expand_units
 
 
 class Interval(NamedTuple):

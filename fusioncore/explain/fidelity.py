@@ -23,53 +23,12 @@ import numpy as np
 import torch
 
 from ..data.dataset import MultimodalDataset, to_batch
-from .attributions import modality_baselines, pool_patches, resolve_target
+from ..metrics import binary_auroc
+from ..types import Batch
+from .attributions import modality_baselines, resolve_target
+from .units import expand_units, n_units, pool_patches, unit_scores
 
 MODES = ("deletion", "insertion")
-
-
-# -- unit scores --------------------------------------------------------------------------------
-
-
-def unit_scores(scores: np.ndarray, kind: str, shape: Sequence[int], patch_size: int) -> np.ndarray:
-    """``(N, U)`` unit scores from a tabular ``(N, d)``, image ``(N, h, w)``/``(N, H, W)``/
-    ``(N, 1, H, W)`` (pixels are averaged per patch) or sequence ``(N, L)`` array."""
-    s = np.asarray(scores, dtype=np.float64)
-    n = s.shape[0]
-    if kind == "image":
-        if s.ndim == 4 and s.shape[1] == 1:
-            s = s[:, 0]
-        _, H, W = shape
-        if s.ndim == 2 and s.shape[1] == (H // patch_size) * (W // patch_size):
-            return s  # already one score per patch, row-major
-        if s.shape[1:] == (H, W):
-            s = pool_patches(s, patch_size, reduce="mean")
-        if s.shape[1:] != (H // patch_size, W // patch_size):
-            raise ValueError(f"image scores: shape {s.shape[1:]} is neither the image ({H}, {W}) nor its "
-                             f"{patch_size}-px patch grid ({H // patch_size}, {W // patch_size})")
-        return s.reshape(n, -1)
-    units = shape[0]
-    if s.ndim != 2 or s.shape[1] != units:
-        raise ValueError(f"{kind} scores: expected shape (N, {units}), got {s.shape}")
-    return s
-
-
-def n_units(spec, patch_size: int) -> int:
-    """Number of units of a modality: features, image patches or tokens."""
-    if spec.kind == "image":
-        return (spec.shape[1] // patch_size) * (spec.shape[2] // patch_size)
-    return int(spec.shape[0])
-
-
-def expand_units(mask: torch.Tensor, kind: str, shape: Sequence[int], patch_size: int) -> torch.Tensor:
-    """``(B, U)`` bool unit mask -> broadcastable to ``(B, *shape)``."""
-    if kind == "image":
-        _, H, W = shape
-        g = mask.view(-1, H // patch_size, W // patch_size)
-        return g.repeat_interleave(patch_size, 1).repeat_interleave(patch_size, 2).unsqueeze(1)
-    if kind == "sequence":
-        return mask.unsqueeze(-1)
-    return mask
 
 
 # -- deletion / insertion -------------------------------------------------------------------------
@@ -93,6 +52,20 @@ class FidelityCurves:
     def auc(self) -> np.ndarray:
         """``(N,)`` area under each sample's curve (fraction axis in [0, 1])."""
         return np.trapezoid(self.probability, self.fractions, axis=1)
+
+
+@torch.no_grad()
+def _perturbed_probability(model, batch: Batch, modality: str, top: torch.Tensor, mode: str, base: torch.Tensor,
+                           target: torch.Tensor, patch_size: int) -> np.ndarray:
+    """``(B,)`` probability of ``target`` once the units ``top`` ``(B, U)`` of ``modality`` are deleted
+    (set to ``base``) or, for insertion, once every other unit is."""
+    spec = model.schema.modality(modality)
+    x = batch.inputs[modality]
+    sel = expand_units(top, spec.kind, spec.shape, patch_size)
+    xp = torch.where(sel, base.expand_as(x), x) if mode == "deletion" else torch.where(sel, x, base.expand_as(x))
+    inputs = dict(batch.inputs, **{modality: xp})
+    prob = torch.softmax(model(type(batch)(inputs=inputs, present=batch.present, padding=batch.padding)).logits, -1)
+    return prob.gather(1, target.view(-1, 1)).squeeze(1).double().cpu().numpy()
 
 
 def perturbation_curves(
@@ -146,20 +119,13 @@ def perturbation_curves(
         index = np.arange(start, min(start + batch_size, n))
         batch = to_batch(data, model.preprocessing, dev, index)
         tgt = resolve_target(model, batch, target if target_arr is None else target_arr[index])
-        x = batch.inputs[modality]
         order = torch.as_tensor(order_all[index], device=dev)
         rank = torch.empty_like(order)
         rank.scatter_(1, order, torch.arange(U, device=dev).expand_as(order).contiguous())
         here = data.present[index, j]
         for mode in modes:
             for i, k in enumerate(counts):
-                top = rank < int(k)  # (B, U): the k most important units
-                sel = expand_units(top, spec.kind, spec.shape, patch_size)
-                xp = torch.where(sel, base.expand_as(x), x) if mode == "deletion" else torch.where(sel, x, base.expand_as(x))
-                inputs = dict(batch.inputs, **{modality: xp})
-                with torch.no_grad():
-                    prob = torch.softmax(model(type(batch)(inputs=inputs, present=batch.present, padding=batch.padding)).logits, -1)
-                p = prob.gather(1, tgt.view(-1, 1)).squeeze(1).double().cpu().numpy()
+                p = _perturbed_probability(model, batch, modality, rank < int(k), mode, base, tgt, patch_size)
                 out[mode][index, i] = np.where(here, p, np.nan)
     return {m: FidelityCurves(kind, modality, m, fractions, out[m], list(data.sample_ids)) for m in modes}
 
@@ -256,9 +222,7 @@ def planted_recovery(scores: np.ndarray, truth_mask: np.ndarray, *, k: int | Non
         top = np.argsort(-si, kind="stable")[:kk]
         hits.append(ti[top].sum() / min(kk, len(pos)))
         if len(neg):
-            greater = (pos[:, None] > neg[None, :]).sum()
-            ties = (pos[:, None] == neg[None, :]).sum()
-            aucs.append((greater + 0.5 * ties) / (len(pos) * len(neg)))
+            aucs.append(binary_auroc(si, ti))
     return Recovery(float(np.mean(aucs)) if aucs else float("nan"), float(np.mean(hits)) if hits else float("nan"))
 
 
@@ -293,9 +257,6 @@ def truth_masks(truth: Any, schema, n: int) -> dict[str, np.ndarray]:
         out[name] = np.broadcast_to(mask, (n, mask.size))
     return out
 
-
-
-# -- CLI entry point ------------------------------------------------------------------------------
 
 
 def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str] = ("ig",), batch_size: int = 32,
@@ -336,93 +297,47 @@ def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str]
     return out
 
 
-def run_fidelity(
-    checkpoint: Any,
-    data: MultimodalDataset,
-    out_dir: Any = "fidelity",
-    *,
-    truth: Any = None,
-    methods: Sequence[str] = ("ig",),
-    steps: int = 10,
-    batch_size: int = 32,
-    device: str | torch.device | None = "auto",
-    max_samples: int | None = None,
-    top_k: int = 5,
-    seed: int = 0,
-    figure_formats: Sequence[str] = ("png", "html", "csv", "json"),
-    progress: Callable[[int, int], None] | None = None,
-):
-    """``fusioncore explain fidelity``: deletion/insertion AUCs, agreement and planted recovery.
+def agreement_table(scores: dict[str, dict[str, np.ndarray]], methods: Sequence[str], *, top_k: int = 5):
+    """Gates vs each attribution method per modality: mean Spearman and mean top-``top_k`` overlap.
 
-    Writes into ``out_dir``: ``fidelity.csv`` (kind, modality, mode, mean/std AUC, n),
-    ``fidelity_curves.csv`` (mean curve per kind/modality/mode), ``agreement.csv`` (gates vs each
-    attribution method per modality: mean Spearman, mean top-``top_k`` overlap),
-    ``recovery.csv`` when ``truth`` is given (the demo cohort's ``GroundTruth`` or a dict of
-    unit masks; per kind and modality: AUROC, top-k hit rate; the planted ordering is then also
-    a curve kind, ``truth``), and one curve figure per modality. The explained class is the true
-    label (the predicted one without labels). ``max_samples`` keeps the first N samples.
-    Returns the path of ``fidelity.csv``.
+    ``scores``: kind -> modality -> ``(N, U)`` (as :func:`explanation_scores`); empty without gates.
     """
-    from pathlib import Path
-
     import pandas as pd
 
-    from .. import viz
-    from ..data.align import align_to_schema
-    from .attributions import image_patch_size, load_model
+    rows = []
+    for method in methods if "gates" in scores else ():
+        for n in scores["gates"]:
+            rho, overlap = rank_agreement(scores["gates"][n], scores[method][n], k=top_k)
+            rows.append({"kind_a": "gates", "kind_b": method, "modality": n,
+                         "spearman_mean": np.nanmean(rho) if np.isfinite(rho).any() else np.nan,
+                         f"top{top_k}_overlap_mean": np.nanmean(overlap) if np.isfinite(overlap).any() else np.nan,
+                         "n_samples": int(np.isfinite(overlap).sum())})
+    return pd.DataFrame(rows)
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_model(checkpoint, device)
-    if data.schema != model.schema:
-        data = align_to_schema(data, model.schema)
-    masks = truth_masks(truth, model.schema, len(data)) if truth is not None else {}
-    if max_samples is not None and max_samples < len(data):
-        keep = np.arange(max_samples)
-        data = data.subset(keep)
-        masks = {k: v[keep] for k, v in masks.items()}
-    patch = image_patch_size(model)
-    scores = explanation_scores(model, data, methods=methods, batch_size=batch_size, seed=seed)
-    if masks:
-        scores["truth"] = {n: m.astype(float) for n, m in masks.items()}
-    pairs = [(kind, n) for kind, per in scores.items() for n in per
-             if data.present[:, model.schema.index(n)].any()]
+
+def recovery_table(scores: dict[str, dict[str, np.ndarray]], masks: dict[str, np.ndarray]):
+    """Per explanation kind and modality with planted units: :func:`planted_recovery`'s AUROC and hit rate."""
+    import pandas as pd
+
+    rows = []
+    for kind, per in scores.items():
+        for n, m in masks.items():
+            if n in per:
+                r = planted_recovery(per[n], m)
+                rows.append({"kind": kind, "modality": n, "auroc": r.auroc, "top_k_hit_rate": r.top_k_hit_rate})
+    return pd.DataFrame(rows)
+
+
+def cohort_curves(model, data: MultimodalDataset, scores: dict[str, dict[str, np.ndarray]], *, steps: int = 10,
+                  patch_size: int = 8, batch_size: int = 32,
+                  progress: Callable[[int, int], None] | None = None) -> list[FidelityCurves]:
+    """:func:`perturbation_curves` for every (kind, modality) of ``scores`` whose modality some sample has."""
+    pairs = [(kind, n) for kind, per in scores.items() for n in per if data.present[:, model.schema.index(n)].any()]
     curves: list[FidelityCurves] = []
     for i, (kind, n) in enumerate(pairs):
-        res = perturbation_curves(model, data, n, scores[kind][n], kind=kind, steps=steps, patch_size=patch,
+        res = perturbation_curves(model, data, n, scores[kind][n], kind=kind, steps=steps, patch_size=patch_size,
                                   batch_size=batch_size)
         curves.extend(res.values())
         if progress is not None:
             progress(i + 1, len(pairs))
-    table = out / "fidelity.csv"
-    auc_table(curves).to_csv(table, index=False)
-    frame = curves_frame(curves)
-    mean_curves = frame.groupby(["kind", "modality", "mode", "fraction"], sort=False)["probability"].mean().reset_index()
-    mean_curves.to_csv(out / "fidelity_curves.csv", index=False)
-    agreement = []
-    if "gates" in scores:
-        for method in methods:
-            for n in scores["gates"]:
-                rho, overlap = rank_agreement(scores["gates"][n], scores[method][n], k=top_k)
-                agreement.append({"kind_a": "gates", "kind_b": method, "modality": n, "spearman_mean": np.nanmean(rho) if np.isfinite(rho).any() else np.nan,
-                                  f"top{top_k}_overlap_mean": np.nanmean(overlap) if np.isfinite(overlap).any() else np.nan,
-                                  "n_samples": int(np.isfinite(overlap).sum())})
-    pd.DataFrame(agreement).to_csv(out / "agreement.csv", index=False)
-    if masks:
-        rec = []
-        for kind, per in scores.items():
-            for n, m in masks.items():
-                if n in per:
-                    r = planted_recovery(per[n], m)
-                    rec.append({"kind": kind, "modality": n, "auroc": r.auroc, "top_k_hit_rate": r.top_k_hit_rate})
-        pd.DataFrame(rec).to_csv(out / "recovery.csv", index=False)
-    ckpt = getattr(model, "checkpoint_path", None)
-    for n in dict.fromkeys(c.modality for c in curves):
-        part = frame[frame["modality"] == n]
-        if part.empty:
-            continue
-        fig = viz.fidelity_curve_figure(part, title=f"Deletion and insertion curves ({n})")
-        prov = viz.provenance(view=f"fidelity-{n}", method=model.method, checkpoint=ckpt, config=model.config, seed=seed,
-                              extra={"kinds": list(scores), "steps": steps, "n_samples": len(data)})
-        viz.export_figure(fig, part, prov, out, viz.make_export_stem(f"fidelity-{n}", model.method), formats=figure_formats)
-    return table
+    return curves

@@ -31,7 +31,17 @@ class TCPErrors:
 
     @property
     def relative_error(self) -> np.ndarray:
-        return np.abs(self.error) / np.clip(self.true, 1e-12, None)
+        return relative_error(self.error, self.true)
+
+
+def relative_error(error: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """``|predicted - TCP| / TCP`` (a TCP of exactly 0 is taken as 1e-12, so the error stays finite)."""
+    return np.abs(error) / np.clip(true, 1e-12, None)
+
+
+def fraction_above(error: np.ndarray, true: np.ndarray, k: float) -> float:
+    """Share of samples with ``|predicted - TCP| > k * TCP`` (tcp_explain.py's table); NaN for none."""
+    return float(np.mean(np.abs(error) > k * true)) if len(error) else float("nan")
 
 
 def true_tcp(modality_logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -78,7 +88,7 @@ def tcp_statistics(errors: TCPErrors) -> dict[str, float]:
         "mape": float(np.mean(errors.relative_error) * 100.0),
     }
     for k in THRESHOLDS:
-        stats[f"frac_err_gt_{k:.1f}tcp"] = float(np.mean(np.abs(err) > k * true))
+        stats[f"frac_err_gt_{k:.1f}tcp"] = fraction_above(err, true, k)
     return stats
 
 
@@ -106,5 +116,5 @@ def threshold_table(errors: dict[str, TCPErrors]) -> pd.DataFrame:
     rows = []
     for e in errors.values():
         for k in THRESHOLDS:
-            rows.append({"modality": e.modality, "k": k, "fraction": float(np.mean(np.abs(e.error) > k * e.true)) if len(e.error) else float("nan")})
+            rows.append({"modality": e.modality, "k": k, "fraction": fraction_above(e.error, e.true, k)})
     return pd.DataFrame(rows, columns=["modality", "k", "fraction"])

@@ -30,16 +30,14 @@ import torch
 from torch import Tensor
 
 from ..types import AttentionMaps, Batch
-from .attributions import attribute_batch
-from .fidelity import n_units, unit_scores
+from .attributions import METHOD_LABELS, attribute_batch
+from .units import n_units, unit_scores
 
 #: Model-intrinsic explanation kinds by the modality kind they explain (an attribution method's
 #: kind is its name, e.g. ``"ig"``).
 GATE_KIND = {"tabular": "gates", "image": "image_map", "sequence": "gates"}
 ATTENTION = "attention"
-KIND_LABELS = {"gates": "feature gates", "image_map": "image patch map", ATTENTION: "attention",
-               "ig": "Integrated Gradients", "gradshap": "GradientShap", "ablation": "Feature Ablation",
-               "occlusion": "Occlusion"}
+KIND_LABELS = {"gates": "feature gates", "image_map": "image patch map", ATTENTION: "attention", **METHOD_LABELS}
 
 
 @dataclass(frozen=True, order=True)

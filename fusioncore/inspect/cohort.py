@@ -74,12 +74,7 @@ class CohortResult:
         if tag not in (self.split or ()):
             raise ValueError(f"split {tag!r} is not in this cohort; its splits are {', '.join(self.splits)}")
         rows = np.flatnonzero(np.asarray(self.split) == tag)
-        index = torch.from_numpy(rows)
-        pick = lambda m: {k: v[index] for k, v in m.items() if isinstance(v, torch.Tensor) and v.dim() >= 1}  # noqa: E731
-        out = self.output
-        output = FusionOutput(logits=out.logits[index], present=out.present[index], modality_logits=pick(out.modality_logits),
-                              gates=pick(out.gates), confidence=pick(out.confidence),
-                              modality_weights=pick(out.modality_weights), embeddings=pick(out.embeddings))
+        output = self.output.select(torch.from_numpy(rows))
         return CohortResult(data=self.data.subset(rows), probabilities=self.probabilities[rows], output=output,
                             split=tuple(self.split[i] for i in rows))
 

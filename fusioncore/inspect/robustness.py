@@ -9,8 +9,7 @@ modalities has no evidence to predict from and is left out of that subset's metr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,11 +19,6 @@ from .session import ensure_aligned
 
 METRICS = ("acc", "balanced_acc", "f1_macro", "auc")
 Progress = Callable[[int, int], None]
-
-
-def all_subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
-    """Every non-empty subset, smallest first, in schema order."""
-    return [c for r in range(1, len(modalities) + 1) for c in combinations(modalities, r)]
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ class RobustnessResult:
 def subset_robustness(model, data: MultimodalDataset, *, batch_size: int = 256,
                       progress: Progress | None = None) -> RobustnessResult:
     """Metrics for every non-empty modality subset of ``model`` on the labelled cohort ``data``."""
-    from ..metrics import classification_metrics
+    from ..metrics import all_subsets, classification_metrics
     from ..training import predict
 
     data = ensure_aligned(model, data)

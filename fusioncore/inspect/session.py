@@ -157,19 +157,25 @@ def _row(value: torch.Tensor, i: int) -> np.ndarray:
     return value[i].detach().float().cpu().numpy()
 
 
-def _slice_attention(att: AttentionMaps | None, row: int) -> AttentionMaps | None:
-    """The attention of batch row ``row`` with a batch dimension of 1."""
-    if att is None:
-        return None
-    pick = lambda t: None if t is None else (t[row : row + 1].detach().cpu() if t.dim() >= 3 else t.detach().cpu())  # noqa: E731
-    return AttentionMaps(
-        mask=None if att.mask is None else (att.mask[row : row + 1].cpu() if att.mask.dim() == 3 else att.mask.cpu()),
-        layers=[layer[row : row + 1].detach().cpu() for layer in att.layers],
-        token_modality=None if att.token_modality is None else att.token_modality.cpu(),
-        channel_modality=pick(att.channel_modality),
-        channel_names=list(att.channel_names),
-        pooling=pick(att.pooling) if isinstance(att.pooling, torch.Tensor) else att.pooling,
-    )
+def _first_row_tcp(out, names: Sequence[str], pattern: np.ndarray, label: int | None) -> dict[str, float]:
+    """True TCP of row 0 per modality with unimodal logits (NaN where switched off; none without a label)."""
+    tcp = {}
+    if label is not None:
+        for j, n in enumerate(names):
+            if n in out.modality_logits:
+                logits = _row(out.modality_logits[n], 0)[None, :]
+                tcp[n] = float(true_tcp(logits.astype(np.float64), np.array([label]))[0]) if pattern[j] else float("nan")
+    return tcp
+
+
+def _first_row_gates(out, names: Sequence[str], pattern: np.ndarray) -> dict[str, np.ndarray]:
+    """Row 0's gates of the modalities switched on: ``(d,)`` feature gates or ``(H, W)`` image maps."""
+    gates = {}
+    for j, n in enumerate(names):
+        if n in out.gates and pattern[j]:
+            g = _row(out.gates[n], 0)
+            gates[n] = g[0] if g.ndim == 3 else g  # image maps (1, H, W) -> (H, W)
+    return gates
 
 
 @torch.no_grad()
@@ -188,6 +194,9 @@ def explain_sample(
     modality must remain, because a prediction from no evidence at all explains nothing.
     ``reference``: the all-present ``(K,)`` probabilities when already known (the dashboard
     caches them per sample), so only one row is run instead of two.
+
+    Longer than a screen only because the return fills :class:`SampleExplanation`'s twenty fields
+    by name, one line each; the per-modality rows are :func:`_first_row_tcp` / :func:`_first_row_gates`.
     """
     data = ensure_aligned(model, data)
     if not 0 <= int(index) < len(data):
@@ -215,17 +224,7 @@ def explain_sample(
     label = None if data.labels is None else int(data.labels[index])
     confidence = {n: float(out.confidence[n][0]) if pattern[j] else float("nan")
                   for j, n in enumerate(names) if n in out.confidence}
-    tcp = {}
-    if label is not None:
-        for j, n in enumerate(names):
-            if n in out.modality_logits:
-                logits = _row(out.modality_logits[n], 0)[None, :]
-                tcp[n] = float(true_tcp(logits.astype(np.float64), np.array([label]))[0]) if pattern[j] else float("nan")
-    gates = {}
-    for j, n in enumerate(names):
-        if n in out.gates and pattern[j]:
-            g = _row(out.gates[n], 0)
-            gates[n] = g[0] if g.ndim == 3 else g  # image maps (1, H, W) -> (H, W)
+    tcp, gates = _first_row_tcp(out, names, pattern, label), _first_row_gates(out, names, pattern)
     kinds = {m.name: m.kind for m in model.schema.modalities}
     images = {n: np.asarray(data.features[n][index], dtype=np.float32) for n in names if kinds[n] == "image"}
     weights = {n: float(out.modality_weights[n][0]) for j, n in enumerate(names) if n in out.modality_weights and pattern[j]}
@@ -247,7 +246,7 @@ def explain_sample(
         feature_names={m.name: tuple(m.features) for m in model.schema.modalities if m.kind == "tabular"},
         images=images,
         modality_weights=weights,
-        attention=_slice_attention(out.attention, 0),
+        attention=out.row(0).cpu().attention,
         patch_size=image_patch_size(model),
     )
 

@@ -16,7 +16,7 @@ code).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -99,28 +99,57 @@ def _merge(t: Tensor) -> Tensor:
     return t.reshape(*t.shape[:-2], -1)
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
-    """Masked softmax attention; ``mask`` is bool, True = may attend, broadcastable to scores.
+def masked_softmax(scores: Tensor, mask: Tensor, dim: int = -1) -> Tensor:
+    """Softmax of ``scores`` over the entries where ``mask`` (bool, True = allowed) holds.
 
-    Rows whose keys are all masked output zeros (and zero probabilities). The fast path is
-    ``scaled_dot_product_attention``; ``need_weights`` uses an explicit softmax instead and
-    also returns the probabilities ``(..., Lq, Lk)``.
+    The one home of the rule every attention here follows: masked entries are exactly 0, and a
+    row with no allowed entry is all zeros (never NaN, never the uniform softmax). The empty row
+    is let through to every entry (so the softmax is finite) and then zeroed, which zeroes its
+    gradient too. ``mask`` broadcasts to ``scores``.
+    """
+    empty = ~mask.any(dim=dim, keepdim=True)
+    probs = torch.softmax(scores.masked_fill(~(mask | empty), float("-inf")), dim=dim)
+    return probs.masked_fill(empty, 0.0)
+
+
+def attend(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, need_weights: bool = False, *, dropout_p: float = 0.0
+) -> tuple[Tensor, Tensor | None]:
+    """Masked softmax attention, the one core of MCA / Zorro / EAO, hybrid fusion and the pooling.
+
+    q ``(..., Lq, dh)``, k / v ``(..., Lk, dh)``; ``mask`` bool, True = may attend, broadcastable to
+    the scores ``(..., Lq, Lk)`` (None: every key). A query whose keys are all masked outputs zeros
+    (and zero probabilities), as :func:`masked_softmax`. The fast path is
+    ``scaled_dot_product_attention`` (fused kernels, no score matrix kept); ``need_weights`` uses
+    the explicit softmax instead and also returns the probabilities ``(..., Lq, Lk)`` (before
+    dropout). ``dropout_p`` drops attention probabilities (pass 0 in eval mode).
     """
     if need_weights:
         scores = torch.matmul(q, k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        probs = torch.softmax(scores, dim=-1)
-        if mask is not None:
-            probs = torch.where(mask, probs, torch.zeros((), dtype=probs.dtype, device=probs.device))
-            probs = torch.nan_to_num(probs, nan=0.0)  # all-masked rows: 0/0 -> 0
-        return torch.matmul(probs, v), probs
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    if mask is not None:
-        has_key = mask.any(dim=-1, keepdim=True)
-        if not bool(has_key.all()):
-            out = torch.where(has_key, out, torch.zeros((), dtype=out.dtype, device=out.device))
-    return out, None
+        probs = torch.softmax(scores, dim=-1) if mask is None else masked_softmax(scores, mask)
+        dropped = F.dropout(probs, p=dropout_p) if dropout_p > 0 else probs
+        return torch.matmul(dropped, v), probs
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p), None
+    empty = ~mask.any(dim=-1, keepdim=True)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | empty, dropout_p=dropout_p)
+    return out.masked_fill(empty, 0.0), None
+
+
+@dataclass
+class BlockWeights:
+    """Attention probabilities of one :meth:`Attention.forward_blocks` call (explicit path).
+
+    blocks:        per block, ``(B', H, L', L')`` (None for a block with no sample).
+    fusion:        ``(B, H, F, K)`` the fusion tokens' attention, or None without fusion tokens; its
+                   keys are the keys of the blocks listed in ``fusion_blocks`` (expanded to ``B`` rows),
+                   in that order, then the fusion tokens.
+    fusion_blocks: which blocks' keys precede the fusion keys.
+    """
+
+    blocks: list[Tensor | None] = field(default_factory=list)
+    fusion: Tensor | None = None
+    fusion_blocks: list[int] = field(default_factory=list)
 
 
 class Attention(nn.Module):
@@ -150,7 +179,7 @@ class Attention(nn.Module):
         fusion_sees: Tensor | None = None,
         fusion_self: Tensor | None = None,
         need_weights: bool = False,
-    ) -> tuple[list[Tensor], Tensor | None, dict | None]:
+    ) -> tuple[list[Tensor], Tensor | None, BlockWeights | None]:
         """Self-attention over blocks plus fusion tokens, as the block-structured mask allows.
 
         blocks:      self-attending groups (modalities for MCA/Zorro, passes for EAO).
@@ -158,17 +187,16 @@ class Attention(nn.Module):
         fusion_sees: ``(F, G)`` bool: fusion token ``i`` may attend the keys of block ``g``.
         fusion_self: ``(F, F)`` bool: fusion token ``i`` may attend fusion token ``j``.
         Returns the new block tensors (each ``(B', L', D)``), the new fusion tokens and, with
-        ``need_weights``, ``{"blocks": [(B', H, L', L')], "fusion": (B, H, F, K), "fusion_blocks": [g, ...]}``
-        (the fusion keys are the listed blocks' keys, expanded to ``B`` rows, then the fusion tokens).
+        ``need_weights``, the :class:`BlockWeights`.
         """
-        outs, weights = [], {"blocks": [], "fusion": None} if need_weights else None
+        outs, weights = [], BlockWeights() if need_weights else None
         kv_cache = []
         for block in blocks:
             if block.x.shape[0] == 0:
                 outs.append(block.x)
                 kv_cache.append(None)
                 if need_weights:
-                    weights["blocks"].append(None)
+                    weights.blocks.append(None)
                 continue
             q, k, v = self.project(block.x)
             mask = None if block.valid is None else block.valid[:, None, None, :]
@@ -176,7 +204,7 @@ class Attention(nn.Module):
             outs.append(self.to_out(_merge(o)))
             kv_cache.append((k, v))
             if need_weights:
-                weights["blocks"].append(p)
+                weights.blocks.append(p)
         if fusion is None:
             return outs, None, weights
         qf, kf, vf = self.project(fusion)
@@ -199,8 +227,7 @@ class Attention(nn.Module):
         mask = torch.cat(struct, dim=1)[None, None] & torch.cat(real, dim=1)[:, None, None, :]
         o, p = attend(qf, torch.cat(keys, dim=-2), torch.cat(values, dim=-2), mask, need_weights)
         if need_weights:
-            weights["fusion"] = p
-            weights["fusion_blocks"] = used  # which blocks' keys precede the fusion keys, in order
+            weights.fusion, weights.fusion_blocks = p, used
         return outs, self.to_out(_merge(o)), weights
 
 
@@ -221,4 +248,13 @@ def aggregate_channel_modality(probs: Tensor, token_types: Tensor, n_modalities:
     return summed / ch_onehot.sum(0).clamp_min(1)[None, None, :, None]
 
 
-__all__ = ["Attention", "TokenBlock", "aggregate_channel_modality", "attend", "compact", "expand_rows"]
+__all__ = [
+    "Attention",
+    "BlockWeights",
+    "TokenBlock",
+    "aggregate_channel_modality",
+    "attend",
+    "compact",
+    "expand_rows",
+    "masked_softmax",
+]

@@ -13,8 +13,9 @@ import torch
 from torch import Tensor
 
 from ..types import AttentionMaps
-from .attention import TokenBlock, aggregate_channel_modality, expand_rows
+from .attention import BlockWeights, TokenBlock, aggregate_channel_modality, expand_rows
 from .masks import TokenLayout, key_valid
+from .pooling import PoolWeights
 
 
 def block_diagonal_mask(layout: TokenLayout) -> Tensor:
@@ -40,8 +41,8 @@ def assemble_maps(
     layout: TokenLayout,
     structure: Tensor,
     blocks: list[TokenBlock],
-    layer_weights: list[dict],
-    pool_weights: dict | None,
+    layer_weights: list[BlockWeights],
+    pool_weights: PoolWeights | None,
     valid: list[Tensor],
     heads: int,
     channel_names: list[str],
@@ -50,6 +51,9 @@ def assemble_maps(
 
     ``blocks[g]`` is modality ``g`` (the block's positions index that modality's tokens);
     ``valid[m]`` ``(B, L_m)`` the real tokens of present modalities.
+
+    A little over a screen because the self-attention layers and the pooling scatter through the
+    same token offsets and rows; split in two, each half would rebuild them.
     """
     device = structure.device
     batch = valid[0].shape[0]
@@ -63,20 +67,20 @@ def assemble_maps(
     layers = []
     for w in layer_weights:
         dense = torch.zeros(batch, heads, s, s, device=device)
-        for g, (block, p) in enumerate(zip(blocks, w["blocks"])):
+        for g, (block, p) in enumerate(zip(blocks, w.blocks)):
             if p is None:
                 continue
             pos = block.positions + offsets[g]
             _scatter(dense, p * block.real()[:, None, :, None], block.rows, pos, pos)
-        if w.get("fusion") is not None:
-            keys = [expand_rows(blocks[g].positions + offsets[g], blocks[g].rows, batch) for g in w["fusion_blocks"]]
-            _scatter(dense, w["fusion"], all_rows, fusion_pos, torch.cat(keys + [fusion_pos], dim=1))
+        if w.fusion is not None:
+            keys = [expand_rows(blocks[g].positions + offsets[g], blocks[g].rows, batch) for g in w.fusion_blocks]
+            _scatter(dense, w.fusion, all_rows, fusion_pos, torch.cat(keys + [fusion_pos], dim=1))
         layers.append(dense)
     pooling = None
     if pool_weights is not None:
         m, c = layout.n_modalities, layout.n_channels
         pooling = torch.zeros(batch, heads, m + c, s, device=device)
-        for j, (block, p) in enumerate(zip(blocks, pool_weights["modalities"])):
+        for j, (block, p) in enumerate(zip(blocks, pool_weights.modalities)):
             if p is None:
                 continue
             q = torch.full((block.rows.numel(), 1), j, dtype=torch.long, device=device)
@@ -85,7 +89,7 @@ def assemble_maps(
         for ch in range(c):
             q = torch.full((batch, 1), m + ch, dtype=torch.long, device=device)
             k = (f_off + ch * per + torch.arange(per, device=device)).expand(batch, per)
-            _scatter(pooling, pool_weights["channels"][:, ch], all_rows, q, k)
+            _scatter(pooling, pool_weights.channels[:, ch], all_rows, q, k)
     channel_modality = None
     if layout.n_channels and layers:
         per_layer = [aggregate_channel_modality(d, layout.token_types(), layout.n_modalities, layout.n_channels) for d in layers]

@@ -9,10 +9,24 @@ pattern is ``masks.pooling_mask``; this module computes it block by block.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from .attention import Attention, TokenBlock, _heads, _merge, attend, expand_rows
+
+
+@dataclass
+class PoolWeights:
+    """Attention probabilities of the return-token pooling (explicit path).
+
+    modalities: per modality block, ``(B', H, 1, L')`` its return token over its real tokens (None: no sample).
+    channels:   ``(B, C, H, 1, T)`` each channel's return token over its fusion tokens.
+    """
+
+    modalities: list[Tensor | None]
+    channels: Tensor
 
 
 class ReturnTokenPooling(nn.Module):
@@ -27,10 +41,10 @@ class ReturnTokenPooling(nn.Module):
 
     def forward(
         self, blocks: list[TokenBlock], fusion: Tensor, batch: int, need_weights: bool = False
-    ) -> tuple[Tensor, dict | None]:
+    ) -> tuple[Tensor, PoolWeights | None]:
         """blocks: the M modality blocks; fusion ``(B, C*T, D)`` -> pooled ``(B, M + C, D)``.
 
-        With ``need_weights`` also ``{"modalities": [(B', H, 1, L') per block], "channels": (B, C, H, 1, T)}``.
+        With ``need_weights`` also the :class:`PoolWeights`.
         """
         heads = self.attn.heads
         q_all = _heads(self.attn.to_q(self.queries), heads)  # (H, Q, dh)
@@ -53,7 +67,7 @@ class ReturnTokenPooling(nn.Module):
         o, p_ch = attend(q, k, v, None, need_weights)  # (B, C, H, 1, dh)
         channels = self.attn.to_out(_merge(o))[:, :, 0] + self.queries[self.n_modalities :]
         out = torch.cat([torch.stack(pooled, dim=1), channels], dim=1)
-        return out, ({"modalities": w_mod, "channels": p_ch} if need_weights else None)
+        return out, (PoolWeights(w_mod, p_ch) if need_weights else None)
 
 
 def masked_mean(x: Tensor, valid: Tensor | None) -> Tensor:
@@ -64,4 +78,4 @@ def masked_mean(x: Tensor, valid: Tensor | None) -> Tensor:
     return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
-__all__ = ["ReturnTokenPooling", "masked_mean"]
+__all__ = ["PoolWeights", "ReturnTokenPooling", "masked_mean"]

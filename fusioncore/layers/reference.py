@@ -1,8 +1,9 @@
 """Dense masked reference of the MCA / Zorro / EAO forward pass (as the original code computes it).
 
-The whole ``[S x S]`` score matrix is formed with ``einsum``, forbidden entries are filled with
-``-finfo.max`` (the original's ``masked_fill``) and the softmax is taken over all keys; unlike
-the original, a query whose keys are all masked outputs zeros instead of the uniform softmax.
+The whole ``[S x S]`` score matrix is formed with ``einsum`` and the softmax is taken over all
+``S`` keys with the forbidden ones masked (the original's ``masked_fill``), through the shared
+:func:`~fusioncore.layers.attention.masked_softmax`; unlike the original, a query whose keys are
+all masked outputs zeros instead of the uniform softmax.
 It reuses the model's own weights, so the block-sparse model and this reference must agree to
 float tolerance: the tests check it, and ``benchmarks/bench_mca_attention.py`` times both.
 It is deliberately the slow, memory-hungry formulation: use it only to check and to compare.
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..types import Batch
-from .attention import Attention, _merge
+from .attention import Attention, _merge, masked_softmax
 from .masks import attention_mask, key_valid, make_layout, pooling_mask
 from .pooling import masked_mean
 
@@ -25,10 +26,8 @@ def dense_attention(attn: Attention, x: Tensor, mask: Tensor, context: Tensor | 
     q, _, _ = attn.project(x)
     _, k, v = attn.project(ctx)
     scores = torch.einsum("bhid,bhjd->bhij", q, k) * (q.shape[-1] ** -0.5)
-    scores = scores.masked_fill(~mask[:, None], -torch.finfo(scores.dtype).max)
-    probs = scores.softmax(dim=-1)
+    probs = masked_softmax(scores, mask[:, None])  # all-masked rows -> 0
     out = torch.einsum("bhij,bhjd->bhid", probs, v)
-    out = out * mask.any(dim=-1)[:, None, :, None].to(out.dtype)  # all-masked rows -> 0
     return attn.to_out(_merge(out))
 
 

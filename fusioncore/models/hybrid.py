@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import DataSchema, ModelConfig, TrainConfig
 from ..encoders.modality import modality_encoders
 from ..encoders.tokenizers import PatchTokenizer
+from ..layers.attention import attend
 from ..registry import register_method
 from ..types import AttentionMaps, Batch, FusionOutput
 from .base import FusionModel
@@ -122,27 +122,7 @@ def readout_mask(valid: Tensor, token_modality: Tensor) -> Tensor:
     return (valid & is_modality.unsqueeze(0)).unsqueeze(1)
 
 
-# -- attention -------------------------------------------------------------------------------
-def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor, *, dropout_p: float = 0.0, need_weights: bool = False):
-    """Masked multi-head attention.
-
-    q ``(B, H, Sq, Dh)``, k/v ``(B, H, Sk, Dh)``, mask ``(B, Sq, Sk)`` bool (True = may attend).
-    Returns ``(out (B, H, Sq, Dh), weights (B, H, Sq, Sk) or None)``. Rows whose keys are all
-    masked give zero output and zero weights: they are let through to every key (so the
-    softmax is finite) and then zeroed, which also zeroes their gradient.
-    """
-    empty = ~mask.any(dim=-1, keepdim=True)  # (B, Sq, 1)
-    safe = (mask | empty).unsqueeze(1)  # (B, 1, Sq, Sk), broadcast over heads
-    keep = (~empty).unsqueeze(1).to(q.dtype)  # (B, 1, Sq, 1)
-    if not need_weights:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=safe, dropout_p=dropout_p)
-        return out * keep, None
-    scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
-    probs = torch.softmax(scores.masked_fill(~safe, float("-inf")), dim=-1) * keep
-    dropped = F.dropout(probs, p=dropout_p) if dropout_p > 0 else probs
-    return dropped @ v, probs
-
-
+# -- attention (the core is layers.attention.attend) -------------------------------------
 class MultiHeadAttention(nn.Module):
     """Multi-head attention from ``x_q`` ``(B, Sq, D)`` to ``x_kv`` ``(B, Sk, D)``."""
 
@@ -157,9 +137,10 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x_q: Tensor, x_kv: Tensor, mask: Tensor, need_weights: bool = False):
         p = self.dropout if self.training else 0.0
+        # mask (B, Sq, Sk) -> (B, 1, Sq, Sk): one rule for every head.
         out, weights = attend(
             self._split(self.q(x_q)), self._split(self.k(x_kv)), self._split(self.v(x_kv)),
-            mask, dropout_p=p, need_weights=need_weights,
+            mask.unsqueeze(1), need_weights, dropout_p=p,
         )
         b, h, s, dh = out.shape
         return self.out(out.transpose(1, 2).reshape(b, s, h * dh)), weights
@@ -291,7 +272,6 @@ class HybridFusion(FusionModel):
 __all__ = [
     "HybridFusion",
     "HybridFusionConfig",
-    "attend",
     "readout_mask",
     "self_attention_mask",
     "token_modality_index",

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from ..config import DataSchema, ModelConfig, TrainConfig
 from ..encoders.modality import modality_encoders
+from ..layers.attention import masked_softmax
 from ..registry import register_method
 from ..types import Batch, FusionOutput, LossOutput
 from .base import FusionModel
@@ -58,17 +59,6 @@ class LateFusionConfig(ModelConfig):
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
             raise ValueError(f"LateFusionConfig.decision must be one of {DECISIONS}, got {self.decision!r}")
-
-
-def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
-    """Softmax of ``scores`` ``(B, M)`` over the entries where ``mask`` ``(B, M)`` is True.
-
-    Masked entries are exactly 0; a row with no True entry is all zeros (never NaN).
-    """
-    scores = scores.masked_fill(~mask, float("-inf"))
-    empty = ~mask.any(dim=-1, keepdim=True)
-    scores = scores.masked_fill(empty, 0.0)  # an empty row would be softmax(-inf...) = NaN
-    return torch.softmax(scores, dim=-1).masked_fill(~mask, 0.0)
 
 
 def modality_contributions(output: FusionOutput) -> dict[str, Tensor]:
@@ -158,4 +148,4 @@ class LateFusion(FusionModel):
         return LossOutput(total=total, terms=terms)
 
 
-__all__ = ["LateFusion", "LateFusionConfig", "masked_softmax", "modality_contributions"]
+__all__ = ["LateFusion", "LateFusionConfig", "modality_contributions"]

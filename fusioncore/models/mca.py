@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from ..config import DataSchema, ModelConfig, TrainConfig
 from ..encoders.tokenizers import POSITION_KINDS, PatchTokenizer, token_count, token_encoder
-from ..layers.attention import TokenBlock, compact, expand_rows
+from ..layers.attention import BlockWeights, TokenBlock, compact, expand_rows
 from ..layers.maps import assemble_maps, block_diagonal_mask
 from ..layers.masks import MaskMode, TokenLayout, attention_mask, channel_name, make_layout
 from ..layers.pooling import ReturnTokenPooling, masked_mean
@@ -324,7 +324,7 @@ class EAO(_TokenFusionModel):
             # shown block-diagonally (pair passes and the post-hoc fusion have no single map).
             layout = make_layout(self.token_counts, "none")
             uni = len(self.modality_names)
-            shown = [{"blocks": w["blocks"][:uni]} for w in layer_w]
+            shown = [BlockWeights(blocks=w.blocks[:uni]) for w in layer_w]
             attention = assemble_maps(
                 layout, block_diagonal_mask(layout), blocks[:uni], shown, None, valid, self.config.heads, []
             )

@@ -6,7 +6,6 @@ Each view has a ``*_data`` sibling returning the tidy frame the figure is drawn 
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -14,9 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..explain.tcp import THRESHOLDS, fraction_above, relative_error
+from ..metrics import all_subsets
 from ._common import PRESENT_COLOR, base_layout, to_numpy
 
-DEFAULT_KS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+DEFAULT_KS = THRESHOLDS  # the k of the TCP tables: the maths lives in explain/tcp.py
 
 # -- TCP errors (predicted confidence vs true-class probability) ----------------------------
 
@@ -28,7 +29,7 @@ def tcp_error_data(
     sample_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per (sample, modality) where the modality is present: ``predicted`` confidence,
-    ``true`` TCP, ``error`` (pred - true), ``relative_error`` = |error| / true.
+    ``true`` TCP, ``error`` (pred - true), ``relative_error`` = |error| / true (explain/tcp.py's).
 
     Absent modalities carry NaN confidence (the contract) and are dropped, not counted as 0."""
     rows = []
@@ -44,8 +45,7 @@ def tcp_error_data(
             raise ValueError(f"sample_ids: {len(ids)} ids for {len(p)} samples")
         keep = np.isfinite(p) & np.isfinite(t)
         err = p - t
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(err) / t
+        rel = relative_error(err, t)
         rows.append(pd.DataFrame({"modality": name, "sample_id": np.asarray(ids)[keep], "predicted": p[keep],
                                   "true": t[keep], "error": err[keep], "relative_error": rel[keep]}))
     if not rows:
@@ -86,7 +86,7 @@ def tcp_fraction_data(predicted: Mapping[str, Any], true: Mapping[str, Any], *, 
     for name, part in frame.groupby("modality", sort=False):
         for k in ks:
             rows.append({"modality": name, "k": float(k), "n": len(part),
-                         "fraction_above": float(np.mean(np.abs(part["error"]) > k * part["true"])) if len(part) else float("nan")})
+                         "fraction_above": fraction_above(part["error"].to_numpy(), part["true"].to_numpy(), k)})
     return pd.DataFrame(rows)
 
 
@@ -103,11 +103,6 @@ def tcp_fraction_table_figure(predicted: Mapping[str, Any], true: Mapping[str, A
 
 
 # -- robustness over modality subsets -------------------------------------------------------
-
-
-def all_subsets(modalities: Sequence[str]) -> list[tuple[str, ...]]:
-    """Every non-empty subset of ``modalities``, smallest first, in schema order."""
-    return [c for r in range(1, len(modalities) + 1) for c in combinations(modalities, r)]
 
 
 def robustness_data(results: Mapping[Any, Any], modalities: Sequence[str], *, metric: str = "metric",

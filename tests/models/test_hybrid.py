@@ -11,7 +11,6 @@ import torch
 import fusioncore as fc
 from fusioncore.models.hybrid import (
     HybridFusionConfig,
-    attend,
     readout_mask,
     self_attention_mask,
     token_modality_index,
@@ -34,32 +33,6 @@ def test_masks_for_one_absent_modality():
     expected = torch.tensor([[[True, True, False], [True, True, False], [False, False, False]]])
     assert torch.equal(self_attention_mask(valid), expected)
     assert readout_mask(valid, tok).tolist() == [[[False, True, False]]]
-
-
-@pytest.mark.parametrize("need_weights", [False, True])
-def test_attend_fully_masked_query_gives_zeros_not_nan(need_weights):
-    torch.manual_seed(0)
-    q, k, v = (torch.randn(2, 2, 3, 4, requires_grad=True) for _ in range(3))
-    mask = torch.tensor([[True, False, True], [False, False, False], [False, False, True]]).expand(2, 3, 3)
-    out, weights = attend(q, k, v, mask, need_weights=need_weights)
-    assert torch.isfinite(out).all()
-    assert torch.equal(out[:, :, 1], torch.zeros(2, 2, 4))
-    out.sum().backward()
-    assert torch.count_nonzero(q.grad[:, :, 1]) == 0  # the empty query learns nothing
-    assert torch.count_nonzero(k.grad[:, :, 1]) == 0 and torch.count_nonzero(v.grad[:, :, 1]) == 0  # masked key
-    if need_weights:
-        assert torch.equal(weights[:, :, 1], torch.zeros(2, 2, 3))
-        assert torch.equal(weights[:, :, 0, 1], torch.zeros(2, 2))
-        assert torch.allclose(weights[:, :, 0].sum(-1), torch.ones(2, 2))
-
-
-def test_sdpa_and_explicit_paths_agree():
-    torch.manual_seed(1)
-    q, k, v = (torch.randn(3, 4, 5, 8) for _ in range(3))
-    mask = torch.rand(3, 5, 5) > 0.4
-    fast, _ = attend(q, k, v, mask)
-    slow, _ = attend(q, k, v, mask, need_weights=True)
-    assert torch.allclose(fast, slow, atol=1e-5)
 
 
 def test_attention_maps_and_modality_weights():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import fusioncore as fc
-from fusioncore.models.late import LateFusionConfig, masked_softmax, modality_contributions
+from fusioncore.models.late import LateFusionConfig, modality_contributions
 
 from .base import make_batch, mixed_presence, tiny_schema
 
@@ -14,16 +14,6 @@ from .base import make_batch, mixed_presence, tiny_schema
 def _model(decision: str):
     torch.manual_seed(0)
     return fc.create_model("late", tiny_schema(), hidden_dim=8, decision=decision).eval()
-
-
-def test_masked_softmax_zero_for_masked_and_empty_rows():
-    scores = torch.tensor([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, -1.0, 0.0]])
-    mask = torch.tensor([[True, False, True], [False, False, False], [True, True, True]])
-    w = masked_softmax(scores, mask)
-    e = torch.exp(torch.tensor([1.0, 3.0]))
-    assert torch.allclose(w[0], torch.tensor([e[0] / e.sum(), 0.0, e[1] / e.sum()]))
-    assert torch.equal(w[1], torch.zeros(3))
-    assert torch.allclose(w[2], torch.softmax(scores[2], -1))
 
 
 def test_mean_decision_is_the_average_of_present_unimodal_logits():
