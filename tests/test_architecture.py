@@ -23,11 +23,11 @@ ROOTS = ("fusioncore", "app")
 # the units of a layer must not import each other in a circle. docs/architecture.md has the same table.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("fusioncore.types", "fusioncore.config", "fusioncore.device", "fusioncore.errorlog",
-              "fusioncore.metrics", "fusioncore.access")),
+              "fusioncore.metrics", "fusioncore.access", "fusioncore.atomic_folder")),
     ("parts", ("fusioncore.data", "fusioncore.datasets", "fusioncore.layers", "fusioncore.encoders",
                "fusioncore.losses")),
     ("models", ("fusioncore.models", "fusioncore.registry", "fusioncore.checkpoint", "fusioncore.budget")),
-    ("training", ("fusioncore.training", "fusioncore.importers")),
+    ("training", ("fusioncore.training", "fusioncore.importers", "fusioncore.output_folder")),
     ("explain", ("fusioncore.explain",)),
     ("drawing", ("fusioncore.viz", "fusioncore.slides")),
     ("reports", ("fusioncore.reports", "fusioncore.benchmark")),

@@ -246,21 +246,12 @@ def make_synthetic_cohort(
 
 
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney U with average ranks for ties); NaN if one class."""
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    positives = np.asarray(positives, dtype=bool).ravel()
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    # average rank within each run of tied scores
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + e + 1) / 2.0
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    """Area under the ROC curve (ties count 1/2); NaN if one class. The one scorer
+    (:func:`fusioncore.metrics.binary_auroc`, scikit-learn's), kept under this name for the demo's
+    published fidelity numbers."""
+    from ..metrics import binary_auroc
+
+    return binary_auroc(scores, positives)
 
 
 def explanation_fidelity(model, cohort: SyntheticCohort, *, top_k: int = 10, batch_size: int = 128) -> dict:

@@ -30,21 +30,6 @@ class Prediction:
         return self.probabilities.argmax(axis=1)
 
 
-def _concat(outputs: list[FusionOutput]) -> FusionOutput:
-    if len(outputs) == 1:
-        return outputs[0]
-    cat = lambda key: {k: torch.cat([getattr(o, key)[k] for o in outputs]) for k in getattr(outputs[0], key)}  # noqa: E731
-    return FusionOutput(
-        logits=torch.cat([o.logits for o in outputs]),
-        present=torch.cat([o.present for o in outputs]),
-        modality_logits=cat("modality_logits"),
-        gates=cat("gates"),
-        confidence=cat("confidence"),
-        modality_weights=cat("modality_weights"),
-        embeddings=cat("embeddings"),
-    )
-
-
 @torch.no_grad()
 def predict(
     model,
@@ -68,19 +53,10 @@ def predict(
     for start in range(0, n, batch_size):
         index = np.arange(start, min(start + batch_size, n))
         batch = to_batch(data, model.preprocessing, device, index)
-        outputs.append(_to_cpu(model(batch)))
+        outputs.append(model(batch).cpu())
         if progress is not None:
             progress(int(index[-1]) + 1, n)
-    return Prediction(data=data, output=_concat(outputs))
-
-
-def _to_cpu(output: FusionOutput) -> FusionOutput:
-    out = output.detach()
-    move = lambda m: {k: v.cpu() for k, v in m.items()}  # noqa: E731
-    out.logits, out.present = out.logits.cpu(), out.present.cpu()
-    out.modality_logits, out.gates, out.confidence = move(out.modality_logits), move(out.gates), move(out.confidence)
-    out.modality_weights, out.embeddings = move(out.modality_weights), move(out.embeddings)
-    return out
+    return Prediction(data=data, output=FusionOutput.cat(outputs))
 
 
 def evaluate_model(model, data: MultimodalDataset, *, batch_size: int = 256, tcp: bool = True) -> dict:
