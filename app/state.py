@@ -13,6 +13,7 @@ recomputes anything.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,9 @@ def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...
     return out
 
 
+#: ``0`` turns the prefetch off (the test suite does, so that what an ``AppTest`` finds cached
+#: depends only on what it ran; the browser tests' servers keep it on).
+PREFETCH_ENV = "FUSIONCORE_PREFETCH"
 _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fusioncore-prefetch")
 _PREFETCHED: OrderedDict = OrderedDict()  # keys already submitted (bounded, oldest dropped)
 _PREFETCH_LOCK = threading.Lock()
@@ -65,7 +69,7 @@ def prefetch_neighbours(ctx, index: int, pattern: tuple[bool, ...]) -> list[tupl
     makes a click that arrives mid-computation wait for that result instead of computing it again.
     Only under a Streamlit runtime (without one, the cache would not be the page's).
     """
-    if not st.runtime.exists():
+    if os.environ.get(PREFETCH_ENV, "1") == "0" or not st.runtime.exists():
         return []
     submitted = []
     available = tuple(bool(a) for a in ctx.data.present[index])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from fusioncore.data.dataset import DatasetSplits, MultimodalDataset
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The dashboard's background prefetch (app/state.py) off in this process: what an AppTest finds
+# cached must depend only on what the tests ran. Servers the browser tests start turn it back on.
+os.environ["FUSIONCORE_PREFETCH"] = "0"
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 

@@ -34,7 +34,7 @@ def free_port() -> int:
 def streamlit_server(assets: Path, env: dict | None = None):
     """The dashboard served from this checkout on a free port; yields its URL."""
     port = free_port()
-    env = dict(os.environ, FUSIONCORE_ASSETS=str(assets), **(env or {}))
+    env = dict(os.environ, FUSIONCORE_ASSETS=str(assets), FUSIONCORE_PREFETCH="1", **(env or {}))  # as users run it
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],

@@ -28,6 +28,7 @@ def test_a_page_submits_the_patterns_one_click_away(monkeypatch):
     import state
     from app_helpers import APP
 
+    monkeypatch.setenv(state.PREFETCH_ENV, "1")  # the suite turns it off (tests/conftest.py)
     at = AppTest.from_file(APP, default_timeout=300).run()
     assert not at.exception
     ctx = at.session_state["context"]
@@ -38,3 +39,11 @@ def test_a_page_submits_the_patterns_one_click_away(monkeypatch):
     assert state._PREFETCH.submit(state._prefetch_one, keys[0], ctx.model, ctx.data).result(timeout=60) is False  # noqa: SLF001
     monkeypatch.setattr(state.st.runtime, "exists", lambda: True)  # as under a server
     assert state.prefetch_neighbours(ctx, index, here) == []  # already submitted: not again
+
+
+def test_the_switch_turns_it_off(monkeypatch):
+    import state
+
+    monkeypatch.setenv(state.PREFETCH_ENV, "0")
+    monkeypatch.setattr(state.st.runtime, "exists", lambda: True)
+    assert state.prefetch_neighbours(object(), 0, (True,)) == []
