@@ -127,9 +127,11 @@ def _load_zip(payload: bytes, workdir: Path, name: str):
     return load_checkpoint_zip(payload, workdir, archive_name=name, device="auto")
 
 
-@st.cache_resource(show_spinner="Loading the demo cohort …", max_entries=1)
-def load_demo_data():
-    return demo_cohort()
+@st.cache_resource(show_spinner="Loading the demo cohort …", max_entries=2)
+def load_demo_data(folder: str):
+    """The demo cohort of the assets folder ``folder`` (keyed by it: ``$FUSIONCORE_ASSETS`` can
+    name another folder in the same process, e.g. across tests)."""
+    return demo_cohort(folder)
 
 
 @st.cache_resource(show_spinner="Loading dataset …", max_entries=8)

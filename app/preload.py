@@ -26,7 +26,7 @@ def _warm() -> None:
             return
         path = next(iter(assets.checkpoints.values()))  # the sidebar's default demo model
         loading.load_model(str(path), loading.checkpoint_key(path))
-        loading.load_demo_data()
+        loading.load_demo_data(str(assets.folder))
         import state  # noqa: F401 -- the sample page's compute caches and what they import
         import widgets  # noqa: F401
     except Exception as err:  # never fatal: the first page load does the same work and reports it

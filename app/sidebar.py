@@ -26,7 +26,7 @@ from fusioncore.inspect.folders import dataset_version, resolve_dataset
 
 import loading
 from boundary import guard
-from widgets import Context, load_error, sticky
+from widgets import DEMO_DATA_KEY, Context, load_error, sticky
 
 MODEL_SOURCES = ("Bundled demo", "Checkpoint folder", "Upload checkpoint (.zip)")
 DATA_SOURCES = ("Bundled demo cohort", "Dataset folder", "Upload samples")
@@ -99,8 +99,9 @@ def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any
     options = _offered(DATA_SOURCES, policy)
     source = sticky(st.radio, "data_source", options[0], bind=URL, label="Data", options=options)
     if source == DATA_SOURCES[0]:
-        data, split = loading.load_demo_data()
-        return data, "demo", split
+        folder = str(demo_assets().folder)
+        data, split = loading.load_demo_data(folder)
+        return data, f"{DEMO_DATA_KEY}:{folder}", split
     if source == DATA_SOURCES[1]:
         spec = sticky(st.text_input, "data_path", "", bind=URL, label="Dataset folder or spec", help=policy.describe(),
                       placeholder="/path/to/tables or mogonet:/path/to/ROSMAP").strip()

@@ -39,18 +39,6 @@ def explain(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...]
     return fi.explain_sample(_model, _data, index, list(pattern), attention=attention, reference=reference)
 
 
-def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...]]:
-    """The presence patterns one switch click from ``pattern``: each available modality flipped
-    (never the pattern with every modality off, which has no prediction)."""
-    out = []
-    for j, here in enumerate(available):
-        if here:
-            flipped = tuple(not p if i == j else p for i, p in enumerate(pattern))
-            if any(f and a for f, a in zip(flipped, available)):
-                out.append(flipped)
-    return out
-
-
 #: ``0`` turns the prefetch off (the test suite does, so that what an ``AppTest`` finds cached
 #: depends only on what it ran; the browser tests' servers keep it on).
 PREFETCH_ENV = "FUSIONCORE_PREFETCH"
@@ -73,7 +61,7 @@ def prefetch_neighbours(ctx, index: int, pattern: tuple[bool, ...]) -> list[tupl
         return []
     submitted = []
     available = tuple(bool(a) for a in ctx.data.present[index])
-    for neighbour in one_click_away(available, pattern):
+    for neighbour in fi.one_click_away(available, pattern):
         key = (ctx.model_key, ctx.data_key, index, neighbour)
         with _PREFETCH_LOCK:
             if key in _PREFETCHED:

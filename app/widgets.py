@@ -29,7 +29,7 @@ from fusioncore.inspect.notices import default_index, split_of, synthetic_notice
 import state
 
 NOTICE = "Research use only — not for diagnosis. No usage statistics are sent."
-DEMO_DATA_KEY = "demo"  # the sidebar's data key of the bundled demo cohort
+DEMO_DATA_KEY = "demo"  # the sidebar's data key of the bundled demo cohort: "demo:<assets folder>"
 LOAD_ERROR = "_load_error"
 _MISSING = object()
 
@@ -60,7 +60,7 @@ class Context:
 
     @property
     def data_is_demo(self) -> bool:
-        return self.data_key == DEMO_DATA_KEY
+        return self.data_key.split(":", 1)[0] == DEMO_DATA_KEY
 
     def provenance(self, view: str, sample_id: str | None = None, active: list[str] | None = None, **extra) -> dict:
         from fusioncore import viz

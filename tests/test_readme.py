@@ -28,11 +28,9 @@ import io
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,9 @@ import pytest
 import torch
 
 from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tests" / "app"))
+from browser_helpers import free_port, stop_server, wait_healthy  # noqa: E402
 from doc_layouts import write_my_cohort, write_region
 from test_cli import _official_state_dict
 from test_loaders import write_mogonet
@@ -174,15 +175,9 @@ def run_fusioncore(cwd: Path, env: dict[str, str], argv: list[str]) -> tuple[int
     return code, out.getvalue(), err.getvalue()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve_and_check(cwd: Path, env: dict[str, str], argv: list[str], timeout: float = 120.0) -> None:
     """Start ``streamlit run ...`` and wait until its health endpoint answers ``ok``."""
-    port = str(_free_port())
+    port = str(free_port())
     argv = [a for a in argv]
     if "--server.port" in argv:
         argv[argv.index("--server.port") + 1] = port
@@ -193,22 +188,12 @@ def serve_and_check(cwd: Path, env: dict[str, str], argv: list[str], timeout: fl
     proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=cwd, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"streamlit exited with {proc.returncode}: {proc.stderr.read()[-2000:]}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise AssertionError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
+        if not wait_healthy(f"http://127.0.0.1:{port}", proc, timeout):
+            if proc.poll() is not None:
+                raise AssertionError(f"streamlit exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            raise AssertionError(f"streamlit did not answer on port {port} within {timeout:.0f} s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def run_command(cwd: Path, argv: list[str]) -> None:

@@ -137,6 +137,18 @@ def ensure_aligned(model, data: MultimodalDataset) -> MultimodalDataset:
     return data if data.schema == model.schema else align_to_schema(data, model.schema)
 
 
+def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...]]:
+    """The presence patterns one switch click from ``pattern`` (what the dashboard prefetches):
+    each available modality flipped, never the pattern with every modality off (no prediction)."""
+    out = []
+    for j, here in enumerate(available):
+        if here:
+            flipped = tuple(not p if i == j else p for i, p in enumerate(pattern))
+            if any(f and a for f, a in zip(flipped, available)):
+                out.append(flipped)
+    return out
+
+
 def presence_pattern(model, present: Sequence[bool] | dict[str, bool] | None) -> np.ndarray:
     """A requested pattern as ``(M,)`` bool in model order (None = everything)."""
     names = model.modality_names

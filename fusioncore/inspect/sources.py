@@ -56,9 +56,10 @@ def demo_assets() -> DemoAssets:
     return DemoAssets(folder=folder, checkpoints=found, has_cohort=(folder / "cohort.npz").is_file())
 
 
-def demo_cohort() -> tuple[MultimodalDataset, tuple[str, ...]]:
-    """The demo cohort's held-out test split and its split tags."""
-    cohort = load_demo_cohort()
+def demo_cohort(folder: str | Path | None = None) -> tuple[MultimodalDataset, tuple[str, ...]]:
+    """The demo cohort's held-out test split and its split tags (``folder``: the demo assets
+    folder, by default :func:`demo_assets`' one)."""
+    cohort = load_demo_cohort(folder=folder)
     test = cohort.data.subset(cohort.test_index)
     test = replace(test, source=f"demo cohort, test split ({len(test)} of {len(cohort.data)} samples)")
     return test, ("test",) * len(test)

@@ -40,25 +40,36 @@ def streamlit_server(assets: Path, env: dict | None = None):
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
+    if not wait_healthy(url, proc, 60):
+        stop_server(proc)
         pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
     try:
         yield url
     finally:
-        proc.terminate()
+        stop_server(proc)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Whether the Streamlit server at ``url`` answers its health check within ``timeout`` s
+    (False at once if its process ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200 and r.read().decode().strip() == "ok":
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate a server process, killing it if it does not end within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @contextmanager

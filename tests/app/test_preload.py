@@ -32,7 +32,7 @@ def test_the_preload_fills_the_caches_the_first_page_reads(monkeypatch):
     path = next(iter(assets.checkpoints.values()))
     model, digest = loading.load_model(str(path), loading.checkpoint_key(path)).unwrap()
     assert model.schema.modality_names and len(digest) == 64
-    data, _split = loading.load_demo_data()
+    data, _split = loading.load_demo_data(str(assets.folder))
     assert len(data) > 0
 
 
