@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 
 #: Image formats and modes the docs promise, cycled over the samples.
@@ -71,3 +72,31 @@ def write_region(path: Path, size: int = 96, seed: int = 1) -> Path:
     rng = np.random.default_rng(seed)
     write_image(path, 1, rng, size=size)
     return path
+
+
+def write_mogonet(folder, n_tr=12, n_te=6, dims=(4, 3), seed=0, featnames=True):
+    """A small random cohort in the MOGONET layout (``{v}_{tr,te}.csv``, labels, feature names)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("tr", n_tr), ("te", n_te)):
+        np.savetxt(folder / f"labels_{split}.csv", rng.integers(0, 2, n).astype(float), delimiter=",", fmt="%.18e")
+        for v, d in enumerate(dims, start=1):
+            np.savetxt(folder / f"{v}_{split}.csv", rng.random((n, d)), delimiter=",", fmt="%.18e")
+    if featnames:
+        for v, d in enumerate(dims, start=1):
+            (folder / f"{v}_featname.csv").write_text("\n".join(f"g{v}_{j}" for j in range(d)) + "\n")
+    return folder
+
+
+def official_state_dict(dims, hidden, k, seed=0):
+    """A random state_dict in the official MM-dynamics layout (MMDynamic's parameter names)."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for i, d in enumerate(dims):
+        for prefix, shape in (("FeatureInforEncoder", (d, d)), ("FeatureEncoder", (hidden, d)),
+                              ("TCPClassifierLayer", (k, hidden)), ("TCPConfidenceLayer", (1, hidden))):
+            state[f"{prefix}.{i}.clf.0.weight"] = torch.randn(shape, generator=g)
+            state[f"{prefix}.{i}.clf.0.bias"] = torch.randn(shape[0], generator=g)
+    state["MMClasifier.0.clf.0.weight"] = torch.randn(k, hidden * len(dims), generator=g)
+    state["MMClasifier.0.clf.0.bias"] = torch.randn(k, generator=g)
+    return state

@@ -13,7 +13,7 @@ import pytest
 from fusioncore.cli import main
 from fusioncore.output_folder import OutputError, claim_output, lock_path
 
-from test_loaders import write_mogonet
+from doc_layouts import write_mogonet
 
 
 def _train(tmp_path, out, *extra):

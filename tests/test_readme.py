@@ -41,9 +41,7 @@ from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests" / "app"))
 from browser_helpers import free_port, stop_server, wait_healthy  # noqa: E402
-from doc_layouts import write_my_cohort, write_region
-from test_cli import _official_state_dict
-from test_loaders import write_mogonet
+from doc_layouts import official_state_dict, write_mogonet, write_my_cohort, write_region # noqa: E402
 
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_LANGS = {"bash", "sh", "shell", "console"}
@@ -150,7 +148,7 @@ def workspace(tmp_path_factory) -> Path:
     shared = root / "shared" / "data"
     write_mogonet(shared / "rosmap", n_tr=30, n_te=12, dims=(6, 5, 4))
     write_region(shared / "he_tiles" / "cmu1_small_region_crop_x1024_y768_512.png")
-    torch.save(_official_state_dict((6, 5, 4), hidden=7, k=2), repo / "checkpoint.pt")
+    torch.save(official_state_dict((6, 5, 4), hidden=7, k=2), repo / "checkpoint.pt")
     code, _, err = run_fusioncore(repo, {}, ["train", "--method", "mmdynamics", "--data", "table:my_cohort",
                                              "--out", "runs/mmdyn", "--epochs", "1", "--quiet"])
     assert code == 0, err

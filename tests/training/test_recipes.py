@@ -25,7 +25,7 @@ from fusioncore.training.recipes import check_train_options
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import make_tabular_dataset  # noqa: E402
-from test_loaders import write_mogonet  # noqa: E402
+from doc_layouts import write_mogonet  # noqa: E402
 
 TABULAR = DataSchema((ModalitySpec("a", "tabular", (4,)), ModalitySpec("b", "tabular", (3,))), ("x", "y"))
 IMAGE = DataSchema((ModalitySpec("img", "image", (3, 32, 32)), ModalitySpec("a", "tabular", (4,))), ("x", "y"))

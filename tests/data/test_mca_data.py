@@ -14,7 +14,7 @@ from fusioncore.data.predrop import apply_predrop, predrop, read_presence, write
 from fusioncore.data.synthetic_sparse import MODALITIES, make_synthetic_sparse
 from fusioncore.data.tcga import load_tcga_tables
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 # -- predrop ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fusioncore.explain.heatmap import (
 )
 from fusioncore.reports.heatmap import explain_heatmap_cli
 
-HE_TILES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "he_tiles"
+HE_TILES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "he_tiles"
 
 
 def gray_map(x: torch.Tensor) -> torch.Tensor:

@@ -31,9 +31,9 @@ from fusioncore.training.resume import (
 from safetensors.torch import load_file
 
 from conftest import make_tabular_dataset
-from test_loaders import write_mogonet
+from doc_layouts import write_mogonet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parent
 
 

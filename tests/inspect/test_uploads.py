@@ -1,46 +1,21 @@
 """Uploaded checkpoints and samples: every bad input is a ValueError that says what is wrong."""
 
 import io
-import struct
-import zipfile
-import zlib
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 import fusioncore as fc
 from conftest import make_tabular_dataset
 from inspect_helpers import tiny_model
+from upload_bytes import huge_png_header, png_bytes, zip_bytes
 
 from fusioncore.checkpoint import CheckpointError
 from fusioncore.config import DataSchema, ModalitySpec
 from fusioncore.data.errors import DataError
 from fusioncore.inspect import explain_sample, extract_checkpoint_zip, read_uploaded_samples
 from fusioncore.inspect.uploads import load_checkpoint_zip
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, payload in files.items():
-            zf.writestr(name, payload)
-    return buf.getvalue()
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def huge_png_header(width: int = 20000, height: int = 20000) -> bytes:
-    """A PNG that claims a huge canvas (a decompression bomb) in a few bytes."""
-    good = png_bytes(np.zeros((1, 1), dtype=np.uint8))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    return good[:8] + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)) + good[33:]
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,9 @@ from fusioncore.training.distributed import DistContext, epoch_batches, shard_or
 from fusioncore.training.resume import load_training_state
 
 from conftest import make_tabular_dataset
-from test_loaders import write_mogonet
+from doc_layouts import write_mogonet
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOL = 1e-5
 
 

@@ -13,7 +13,7 @@ from fusioncore.cli import main
 from fusioncore.data.mogonet import load_mogonet
 from fusioncore.importers import official_to_fusioncore_keys
 
-from test_loaders import write_mogonet
+from doc_layouts import official_state_dict, write_mogonet
 
 
 def run(capsys, *argv):
@@ -61,19 +61,6 @@ def test_list_shows_methods(capsys):
     assert code == 0 and "mmdynamics" in methods
 
 
-def _official_state_dict(dims, hidden, k, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for i, d in enumerate(dims):
-        for prefix, shape in (("FeatureInforEncoder", (d, d)), ("FeatureEncoder", (hidden, d)),
-                              ("TCPClassifierLayer", (k, hidden)), ("TCPConfidenceLayer", (1, hidden))):
-            state[f"{prefix}.{i}.clf.0.weight"] = torch.randn(shape, generator=g)
-            state[f"{prefix}.{i}.clf.0.bias"] = torch.randn(shape[0], generator=g)
-    state["MMClasifier.0.clf.0.weight"] = torch.randn(k, hidden * len(dims), generator=g)
-    state["MMClasifier.0.clf.0.bias"] = torch.randn(k, generator=g)
-    return state
-
-
 def _official_forward(state, xs):
     """The official MMDynamic.infer, written out from its state_dict."""
     feats = []
@@ -84,9 +71,9 @@ def _official_forward(state, xs):
     return torch.cat(feats, 1) @ state["MMClasifier.0.clf.0.weight"].T + state["MMClasifier.0.clf.0.bias"]
 
 
-def test_import_official_state_dict(tmp_path, capsys):
+def test_importofficial_state_dict(tmp_path, capsys):
     data = write_mogonet(tmp_path / "ds", dims=(4, 3, 5))
-    state = _official_state_dict((4, 3, 5), hidden=7, k=2)
+    state = official_state_dict((4, 3, 5), hidden=7, k=2)
     torch.save(state, tmp_path / "checkpoint.pt")
     code, result, err = run(capsys, "import", "mmdynamics", "--state-dict", tmp_path / "checkpoint.pt",
                             "--data", f"mogonet:{data}", "--out", tmp_path / "imported")
@@ -105,7 +92,7 @@ def test_import_official_state_dict(tmp_path, capsys):
 
 def test_import_refuses_wrong_keys_and_pickles(tmp_path, capsys):
     data = write_mogonet(tmp_path / "ds", dims=(4, 3))
-    state = _official_state_dict((4, 3, 5), hidden=7, k=2)
+    state = official_state_dict((4, 3, 5), hidden=7, k=2)
     torch.save(state, tmp_path / "three_views.pt")
     code, _, err = run(capsys, "import", "mmdynamics", "--state-dict", tmp_path / "three_views.pt",
                        "--data", f"mogonet:{data}", "--out", tmp_path / "x")

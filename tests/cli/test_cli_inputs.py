@@ -18,7 +18,7 @@ import torch
 from fusioncore.data.tables import load_tables
 from own_data_helpers import cli, train, write_cohort
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_semicolon_latin1_decimal_comma_csv_is_read_and_said(tmp_path, capsys):

@@ -20,7 +20,7 @@ from fusioncore.data.images import (
     to_model_input,
 )
 
-HE_TILES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "he_tiles"
+HE_TILES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "he_tiles"
 
 
 def _rgb(seed: int = 0, size=(20, 30)) -> np.ndarray:

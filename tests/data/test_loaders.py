@@ -7,24 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from doc_layouts import write_mogonet
+
 from fusioncore.data.align import align_to_schema
 from fusioncore.data.errors import DataError
 from fusioncore.data.mogonet import load_mogonet
 from fusioncore.data.sources import load_data
 from fusioncore.data.tables import load_tables
-
-
-def write_mogonet(folder, n_tr=12, n_te=6, dims=(4, 3), seed=0, featnames=True):
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("tr", n_tr), ("te", n_te)):
-        np.savetxt(folder / f"labels_{split}.csv", rng.integers(0, 2, n).astype(float), delimiter=",", fmt="%.18e")
-        for v, d in enumerate(dims, start=1):
-            np.savetxt(folder / f"{v}_{split}.csv", rng.random((n, d)), delimiter=",", fmt="%.18e")
-    if featnames:
-        for v, d in enumerate(dims, start=1):
-            (folder / f"{v}_featname.csv").write_text("\n".join(f"g{v}_{j}" for j in range(d)) + "\n")
-    return folder
 
 
 def test_mogonet_layout(tmp_path):

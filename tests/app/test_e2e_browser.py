@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "app"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from app_helpers import mca_case, tiny_assets_root  # noqa: E402,F401  (fixtures)
 from browser_helpers import REPO, chromium_page, settle, streamlit_server  # noqa: E402
