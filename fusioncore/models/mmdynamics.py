@@ -26,6 +26,7 @@ and, for how batch norm is treated, ``_frozen``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -182,32 +183,20 @@ class MMDynamics(FusionModel):
         present = batch.present
         parts, gates, confidence, raw_conf, unimodal, evaluator = [], {}, {}, {}, {}, {}
         for j, spec in enumerate(self.schema.modalities):
-            name = spec.name
-            x, here = batch.inputs[name], present[:, j]
-            branch = self.branches[name]
-            # (the config refuses "decoupled" without feature gates)
-            decoupled = self.training and spec.kind == "image" and cfg.image_gate_training == "decoupled"
-            if cfg.feature_informativeness:
-                gate = branch.informativeness(x)
-                if decoupled:
-                    # The evaluator (encoder + unimodal classifier) learns from randomly masked
-                    # images only; the gate is judged by a frozen copy of it (ImageBranch docs).
-                    h_eval = self.dropout(branch.encode(branch.fill(x, branch.random_mask(x))))
-                    evaluator[name] = self.tcp_classifiers[name](h_eval)
-                x = branch.fill(x, gate) if spec.kind == "image" else x * gate
-                gates[name] = gate * _expand(here, gate)
-            if decoupled:
-                h_judged = self.dropout(_frozen(branch.encoder, x).relu())
-                unimodal[name] = _frozen(self.tcp_classifiers[name], h_judged)
-                h = h_judged.detach()  # fusion and confidence learn on the gated image, gate untouched
-            else:
-                h = self.dropout(branch.encode(x))
-                unimodal[name] = self.tcp_classifiers[name](h)
-            conf = self.confidences[name](h).squeeze(-1)
-            raw_conf[name] = conf
+            name, here = spec.name, present[:, j]
+            rows = _branch_rows(spec, here, self.training)
+            x = batch.inputs[name]
+            out = self._encode_modality(spec, x if rows is None else x[rows])
+            if rows is not None:
+                out = out.scatter(rows, present.shape[0])
+            if out.gate is not None:
+                gates[name] = out.gate * _expand(here, out.gate)
+            if out.evaluator is not None:
+                evaluator[name] = out.evaluator
+            unimodal[name], raw_conf[name], h = out.unimodal, out.confidence, out.hidden
             if cfg.modality_informativeness:
-                h = h * conf.unsqueeze(-1)
-                confidence[name] = torch.where(here, conf, torch.full_like(conf, float("nan")))
+                h = h * out.confidence.unsqueeze(-1)
+                confidence[name] = torch.where(here, out.confidence, torch.full_like(out.confidence, float("nan")))
             parts.append(h * here.unsqueeze(-1).to(h.dtype))
         logits = self.fusion(torch.cat(parts, dim=-1))
         return FusionOutput(
@@ -218,6 +207,29 @@ class MMDynamics(FusionModel):
             confidence=confidence,
             extras={"raw_gates": gates, "raw_confidence": raw_conf, "evaluator_logits": evaluator},
         )
+
+    def _encode_modality(self, spec: ModalitySpec, x: Tensor) -> "_ModalityPass":
+        """One modality's gate, encoder, unimodal classifier and raw confidence, for the rows given."""
+        cfg: MMDynamicsConfig = self.config
+        branch = self.branches[spec.name]
+        # (the config refuses "decoupled" without feature gates)
+        decoupled = self.training and spec.kind == "image" and cfg.image_gate_training == "decoupled"
+        gate = h_eval = None
+        if cfg.feature_informativeness:
+            gate = branch.informativeness(x)
+            if decoupled:
+                # The evaluator (encoder + unimodal classifier) learns from randomly masked
+                # images only; the gate is judged by a frozen copy of it (ImageBranch docs).
+                h_eval = self.tcp_classifiers[spec.name](self.dropout(branch.encode(branch.fill(x, branch.random_mask(x)))))
+            x = branch.fill(x, gate) if spec.kind == "image" else x * gate
+        if decoupled:
+            h_judged = self.dropout(_frozen(branch.encoder, x).relu())
+            unimodal = _frozen(self.tcp_classifiers[spec.name], h_judged)
+            h = h_judged.detach()  # fusion and confidence learn on the gated image, gate untouched
+        else:
+            h = self.dropout(branch.encode(x))
+            unimodal = self.tcp_classifiers[spec.name](h)
+        return _ModalityPass(gate, h_eval, unimodal, h, self.confidences[spec.name](h).squeeze(-1))
 
     def loss(self, output: FusionOutput, batch: Batch) -> LossOutput:
         cfg: MMDynamicsConfig = self.config
@@ -252,6 +264,44 @@ class MMDynamics(FusionModel):
             total = total + view
         return LossOutput(total=total, terms=terms)
 
+
+
+@dataclass
+class _ModalityPass:
+    """What one modality's branch gives for the rows it ran on (``None``: not computed)."""
+
+    gate: Tensor | None
+    evaluator: Tensor | None
+    unimodal: Tensor
+    hidden: Tensor
+    confidence: Tensor
+
+    def scatter(self, rows: Tensor, n: int) -> "_ModalityPass":
+        """Back to all ``n`` rows of the batch: the rows not run hold zeros (they are masked later)."""
+        def full(t: Tensor | None) -> Tensor | None:
+            if t is None:
+                return None
+            out = t.new_zeros((n, *t.shape[1:]))
+            return out.index_copy(0, rows, t)
+        return _ModalityPass(*(full(getattr(self, f.name)) for f in dataclasses.fields(self)))
+
+
+def _branch_rows(spec: ModalitySpec, here: Tensor, training: bool) -> Tensor | None:
+    """The rows an image branch runs on, or ``None`` for the whole batch.
+
+    An image branch has batch norm: in training its batch statistics would mix the values held
+    for absent images into the present ones' normalisation (and send them gradient), so it runs
+    on the present rows only. Tabular branches are row-wise (the whole batch gives the same
+    numbers); in evaluation batch norm uses its running statistics. With fewer than two present
+    images the whole batch runs (batch norm needs two values per channel in training); those
+    outputs are masked like any absent modality's.
+    """
+    if spec.kind != "image" or not training:
+        return None
+    count = int(here.sum())
+    if count == here.numel() or count < 2:
+        return None
+    return here.nonzero().squeeze(1)
 
 def _frozen(module: nn.Module, x: Tensor) -> Tensor:
     """``module(x)`` with its parameters detached: gradients reach ``x`` (the gate), not ``module``.

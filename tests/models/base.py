@@ -2,7 +2,8 @@
 
 Subclass :class:`ModelTester` and set ``method`` (see ``test_early.py``), or let
 ``test_registered.py`` run it over every registered method that accepts tabular data. The
-checks are the model contract of ``docs/helpers/CONTRACT.md``:
+checks are the model contract of ``fusioncore/types.py`` (``Batch`` in, ``FusionOutput`` out;
+docs/architecture.md):
 
 * a forward with every presence pattern gives finite ``(B, K)`` logits, including with one modality;
 * rows are independent of each other and of the *values* held for absent modalities;
@@ -41,9 +42,14 @@ def tiny_schema() -> DataSchema:
     return DataSchema(mods, tuple(f"class{i}" for i in range(N_CLASSES)))
 
 
+def methods_supporting(kind: str) -> list[str]:
+    """Every registered method that accepts modalities of ``kind`` (tabular, image, sequence)."""
+    return [n for n in fc.list_models() if kind in get_method(n).supports]
+
+
 def tabular_methods() -> list[str]:
     """Every registered method that accepts tabular modalities."""
-    return [n for n in fc.list_models() if "tabular" in get_method(n).supports]
+    return methods_supporting("tabular")
 
 
 def presence_patterns(n_modalities: int) -> list[tuple[bool, ...]]:
