@@ -34,7 +34,8 @@ from conftest import make_tabular_dataset
 from doc_layouts import write_mogonet
 
 REPO = Path(__file__).resolve().parents[2]
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 
 
 class Killed(BaseException):
@@ -144,7 +145,7 @@ def test_state_written_before_a_config_field_existed_still_resumes(tmp_path):
 
 _HARD_KILL = """
 import os, sys, torch
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{here!r}, {tests!r}]
 torch.set_num_threads(1)
 import fusioncore as fc
 from fusioncore.training import fit
@@ -166,7 +167,7 @@ def hard_kill_setup():
 
 def test_resume_after_a_hard_kill(tmp_path):
     state = tmp_path / "state"
-    script = _HARD_KILL.format(tests=str(TESTS), k=5, state=str(state))
+    script = _HARD_KILL.format(here=str(HERE), tests=str(TESTS), k=5, state=str(state))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
                           env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=REPO)
     assert proc.returncode == 9, proc.stderr[-2000:]
