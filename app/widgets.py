@@ -65,7 +65,7 @@ class Context:
     def provenance(self, view: str, sample_id: str | None = None, active: list[str] | None = None, **extra) -> dict:
         from fusioncore import viz
 
-        train = getattr(self.model, "train_config", None)
+        train = self.model.train_config
         return viz.provenance(view=view, method=self.summary.method, checkpoint_sha256=self.checkpoint_sha256,
                               config=self.model.config, seed=getattr(train, "seed", None), sample_id=sample_id,
                               active_modalities=active,

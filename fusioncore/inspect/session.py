@@ -18,7 +18,6 @@ import torch
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
-from ..explain.attributions import image_patch_size
 from ..explain.tcp import true_tcp
 from ..types import AttentionMaps
 
@@ -57,7 +56,7 @@ def model_summary(model) -> ModelSummary:
         classes=tuple(model.schema.classes),
         n_parameters=int(model.n_parameters()),
         device=describe_device(model.device),
-        has_attention=bool(getattr(model, "gives_attention", False)),
+        has_attention=bool(model.gives_attention),
         synthetic_demo=is_demo_model(model),
     )
 
@@ -65,7 +64,7 @@ def model_summary(model) -> ModelSummary:
 def is_demo_model(model) -> bool:
     """True for a checkpoint ``scripts/build_assets.py`` trained on the synthetic demo cohort
     (its ``extra.demo`` flag), wherever it is loaded from (bundled, folder path or upload)."""
-    return bool((getattr(model, "checkpoint_extra", None) or {}).get("demo", False))
+    return bool(model.checkpoint_extra.get("demo", False))
 
 
 @dataclass(frozen=True)
@@ -226,7 +225,7 @@ def explain_sample(
     rows = [pattern] if reference is not None else [pattern, available]
     batch = to_batch(data, model.preprocessing, model.device, np.full(len(rows), index))
     batch = batch.with_present(torch.from_numpy(np.stack(rows)).to(model.device))
-    out = model(batch, return_attention=attention and bool(getattr(model, "gives_attention", False)))
+    out = model(batch, return_attention=attention and model.gives_attention)
     probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
     if reference is not None:
         reference = np.asarray(reference, dtype=probs.dtype).reshape(-1)
@@ -259,7 +258,7 @@ def explain_sample(
         images=images,
         modality_weights=weights,
         attention=out.row(0).cpu().attention,
-        patch_size=image_patch_size(model),
+        patch_size=model.explanation_patch_size,
     )
 
 
@@ -290,4 +289,4 @@ def sample_attributions(
     batch = to_batch(data, model.preprocessing, model.device, np.array([index]))
     batch = batch.with_present(torch.from_numpy(pattern[None, :]).to(model.device))
     return attribute_batch(model, batch, method, target=target, baselines=base, n_steps=n_steps,
-                           patch_size=image_patch_size(model))
+                           patch_size=model.explanation_patch_size)
