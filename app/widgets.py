@@ -16,6 +16,7 @@ state disagrees, and passed as the widget's default, so what is drawn is what is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -23,6 +24,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from fusioncore.inspect import ModelSummary
+from fusioncore.inspect.cache import explanation_key
 from fusioncore.inspect.glossary import help_text
 from fusioncore.inspect.notices import default_index, split_of, synthetic_notice
 
@@ -262,11 +264,16 @@ def start_prefetch() -> None:
 # -- export -----------------------------------------------------------------------------------
 
 
+def sample_figures(ctx: Context, index: int, pattern: tuple[bool, ...], exp) -> Callable[..., None]:
+    """``show(view, params=None, export_key="")`` for the figures of one explained sample (the
+    sample and attention views), cached under the explanation's key."""
+    return functools.partial(show_sample_figure, ctx, explanation_key(ctx.model_key, ctx.data_key, index, pattern), exp)
+
+
 def show_sample_figure(ctx: Context, key: tuple, exp, view: str, params: dict | None = None,
                        export_key: str = "") -> None:
     """One figure of a sample page (cached per model, cohort, sample, pattern and parameters) with
-    its export buttons; a view the model cannot give is an info line, not an error. Pages bind the
-    first three with ``functools.partial``."""
+    its export buttons; a view the model cannot give is an info line, not an error."""
     try:
         bundle = state.sample_figure(view, key, tuple(sorted((params or {}).items())), exp)
     except ValueError as err:

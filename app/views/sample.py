@@ -1,8 +1,6 @@
 """Sample view: prediction and modality switches beside the explanations (one tab each: image
 maps, feature gates, attributions, whole images), laid out for a 1280 x 720 screen."""
 
-import functools
-
 import numpy as np
 import streamlit as st
 
@@ -21,16 +19,13 @@ index, pattern = widgets.sample_controls(ctx)
 exp = widgets.explanation(ctx, index, pattern)
 if exp is None:
     st.stop()
-key = (ctx.model_key, ctx.data_key, index, pattern)
 active = exp.active_modalities
 help_ = widgets.helptip
-
-
-show = functools.partial(widgets.show_sample_figure, ctx, key, exp)  # show(view, params, export_key=...)
+show = widgets.sample_figures(ctx, index, pattern, exp)  # show(view, params, export_key=...)
 
 
 def prediction() -> None:
-    off = [m for m, a, p in zip(exp.modality_names, exp.available, exp.present) if a and not p]
+    off = exp.switched_off
     cols = st.columns(3)
     cols[0].metric("Prediction", exp.predicted_class, f"{exp.change[exp.predicted]:+.3f} vs all present" if off else None,
                    help=help_("prediction"))

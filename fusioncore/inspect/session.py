@@ -126,6 +126,11 @@ class SampleExplanation:
         return [m for m, p in zip(self.modality_names, self.present) if p]
 
     @property
+    def switched_off(self) -> list[str]:
+        """Modalities the sample has but the pattern switched off (what the pages name as masked)."""
+        return [m for m, a, p in zip(self.modality_names, self.available, self.present) if a and not p]
+
+    @property
     def tcp_error(self) -> dict[str, float]:
         """Predicted minus true TCP per modality (NaN when either is missing)."""
         return {m: self.confidence.get(m, float("nan")) - t for m, t in self.true_tcp.items()}
@@ -146,6 +151,21 @@ def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...
             if any(f and a for f, a in zip(flipped, available)):
                 out.append(flipped)
     return out
+
+
+def reference_pattern(available: Sequence[bool], pattern: Sequence[bool]) -> tuple[bool, ...] | None:
+    """The pattern whose explanation gives ``pattern``'s all-present reference, or None when
+    ``pattern`` (restricted to what the sample has) is that pattern itself.
+
+    Why: the dashboard caches one explanation per pattern; a toggled pattern reuses the sample's
+    cached all-present probabilities as its reference, so a toggle runs the model on one row
+    (:func:`explain_sample`'s ``reference``) instead of two.
+    """
+    available = tuple(bool(a) for a in available)
+    if len(pattern) != len(available):
+        raise ValueError(f"presence pattern has {len(pattern)} flags for {len(available)} modalities")
+    effective = tuple(bool(p) and a for p, a in zip(pattern, available))
+    return None if effective == available else available
 
 
 def presence_pattern(model, present: Sequence[bool] | dict[str, bool] | None) -> np.ndarray:
