@@ -151,7 +151,7 @@ def whole_image_tab() -> None:
     if overlap >= tile:
         st.error(f"The overlap ({overlap} px) must be smaller than the tile ({tile} px).")
         return
-    modality = next(m for m in exp.modality_names if exp.kinds[m] == "image" and m in exp.gates)
+    modality = exp.modalities_of("image", gated=True)[0]
     bar = st.progress(0.0, text="Tiling …")
     try:
         check = check_image_bytes(ctx.model, modality, upload.name, upload.getvalue(), tiled=True)
@@ -184,14 +184,12 @@ with left:
             with container:
                 overview[label]()
 with right:
-    images = [m for m in exp.modality_names if exp.kinds[m] == "image"]
-    tabular = [m for m in exp.modality_names if exp.kinds[m] == "tabular"]
-    gated = [m for m in tabular if m in exp.gates]
-    sections = {f"Image map: {m}": (lambda m=m: image_tab(m)) for m in images}
+    tabular = exp.modalities_of("tabular")
+    sections = {f"Image map: {m}": (lambda m=m: image_tab(m)) for m in exp.modalities_of("image")}
     if tabular:
-        sections["Feature gates"] = lambda: gates_tab(gated, tabular)
+        sections["Feature gates"] = lambda: gates_tab(exp.modalities_of("tabular", gated=True), tabular)
     sections["Attributions"] = attributions_tab
-    if any(m in exp.gates for m in images):
+    if exp.modalities_of("image", gated=True):
         sections["Whole image"] = whole_image_tab
     for label, container in zip(sections, widgets.tabs("sample_tab", list(sections))):
         if container.open:

@@ -58,6 +58,10 @@ def test_reference_pattern_gives_the_same_explanation_as_two_rows(model, data):
     np.testing.assert_allclose(reused.reference, direct.reference, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(reused.probabilities, direct.probabilities, rtol=1e-5, atol=1e-6)
     assert reused.switched_off == [model.modality_names[1]]
+    assert reused.modalities_of("tabular") == list(model.modality_names)
+    assert reused.modalities_of("tabular", gated=True) == [m for m in model.modality_names if m in reused.gates]
+    assert model.modality_names[1] not in reused.modalities_of("tabular", gated=True)  # switched off: no gates
+    assert reused.modalities_of("image") == []
 
 
 def test_robustness_subsets_open_as_presence_patterns(model, data):
