@@ -23,7 +23,7 @@ from typing import Any
 import streamlit as st
 
 from fusioncore import inspect as fi
-from fusioncore.inspect import figures
+from fusioncore.inspect import cache, figures
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -125,7 +125,7 @@ def upload_warnings(ctx, sample_id: str, modality: str) -> list[str]:
     from fusioncore.inspect.notices import check_lines
 
     check = None
-    files = st.session_state.get(UPLOADED_FILES) if ctx.data_key.startswith("upload:") else None
+    files = st.session_state.get(UPLOADED_FILES) if cache.data_source(ctx.data_key) == cache.UPLOAD else None
     if files:
         items = tuple((f.name, f.getvalue()) for f in files)
         try:

@@ -18,6 +18,54 @@ from typing import Any, Callable, Hashable, Sequence
 
 Pattern = tuple[bool, ...]
 
+#: Where a cohort came from: the first part of its data key (``"demo:<assets folder>"``, ...).
+DEMO, FOLDER, UPLOAD = "demo", "folder", "upload"
+
+
+# -- what identifies the loaded model and cohort ------------------------------------------------
+
+
+def checkpoint_model_key(path: str | Path, digest: str) -> str:
+    """A checkpoint folder's model key: its path and the hash of its weights (a retrained
+    checkpoint in the same folder is another model)."""
+    return f"{path}:{digest}"
+
+
+def upload_key(digest: str) -> str:
+    """The key of an uploaded checkpoint or upload of samples: the hash of what was uploaded."""
+    return f"{UPLOAD}:{digest}"
+
+
+def uploads_digest(files: Sequence[tuple[str, bytes]]) -> str:
+    """One hash of several uploaded ``(name, bytes)`` files: the same files under other names are
+    other samples, so names are hashed too (a NUL between name and content keeps them apart)."""
+    return hashlib.sha256(b"".join(name.encode() + b"\0" + payload for name, payload in files)).hexdigest()
+
+
+def demo_data_key(folder: str | Path) -> str:
+    """The bundled demo cohort's data key, naming its assets folder (two folders in one process
+    are two cohorts)."""
+    return f"{DEMO}:{folder}"
+
+
+def folder_data_key(spec: str, version: str) -> str:
+    """A dataset folder's data key: its resolved spec and a version that changes with its files."""
+    return f"{FOLDER}:{spec}@{version}"
+
+
+def data_source(data_key: str) -> str:
+    """Where the cohort of ``data_key`` came from: :data:`DEMO`, :data:`FOLDER` or :data:`UPLOAD`."""
+    return data_key.split(":", 1)[0]
+
+
+def scope_key(model_key: str, data_key: str) -> str:
+    """A short key of a (model, data) pair: page controls are kept per scope, so a new model or
+    dataset starts from defaults instead of inheriting another model's switches."""
+    return hashlib.sha1(f"{model_key}\0{data_key}".encode()).hexdigest()[:12]
+
+
+# -- what the views compute for it ---------------------------------------------------------------
+
 
 def _pattern(pattern: Sequence[bool]) -> Pattern:
     return tuple(bool(p) for p in pattern)

@@ -139,3 +139,21 @@ def test_a_slow_key_does_not_block_another():
     assert time.perf_counter() - t0 < 1.0
     release.set()
     slow.join()
+
+
+def test_model_and_data_keys_name_their_source():
+    from fusioncore.inspect.cache import (DEMO, FOLDER, UPLOAD, checkpoint_model_key, data_source, demo_data_key,
+                                          folder_data_key, scope_key, upload_key, uploads_digest)
+
+    assert checkpoint_model_key("/ck/mca", "ab12") == "/ck/mca:ab12"
+    assert data_source(demo_data_key("/assets/a")) == DEMO
+    assert demo_data_key("/assets/a") != demo_data_key("/assets/b")  # two assets folders, two cohorts
+    assert data_source(folder_data_key("mogonet:/d", "v1")) == FOLDER
+    assert folder_data_key("mogonet:/d", "v1") != folder_data_key("mogonet:/d", "v2")
+    assert data_source(upload_key("ff")) == UPLOAD
+    files = [("mrna.csv", b"id,a\n1,2\n"), ("labels.csv", b"id,y\n1,0\n")]
+    assert uploads_digest(files) == uploads_digest(list(files))
+    assert uploads_digest(files) != uploads_digest([("methylation.csv", files[0][1]), files[1]])  # names count
+    assert uploads_digest([("ab", b"c")]) != uploads_digest([("a", b"bc")])  # name and content kept apart
+    assert len(scope_key("m", "d")) == 12 and scope_key("m", "d") != scope_key("m", "d2")
+    assert scope_key("m", "d") != scope_key("m\0d", "")
