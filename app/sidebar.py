@@ -21,12 +21,12 @@ import streamlit as st
 
 from fusioncore.access import AccessPolicy
 from fusioncore.data.checks import data_warnings
-from fusioncore.inspect import demo_assets, model_summary
+from fusioncore.inspect import cache, demo_assets, model_summary
 from fusioncore.inspect.folders import dataset_version, resolve_dataset
 
 import loading
 from boundary import guard
-from widgets import DEMO_DATA_KEY, Context, load_error, sticky
+from widgets import Context, load_error, sticky
 
 MODEL_SOURCES = ("Bundled demo", "Checkpoint folder", "Upload checkpoint (.zip)")
 DATA_SOURCES = ("Bundled demo cohort", "Dataset folder", "Upload samples")
@@ -65,7 +65,7 @@ def _demo_model() -> tuple[Any, str, str, str | None, str] | None:
     name = sticky(st.selectbox, "demo_model", names[0], bind=URL, label="Demo model", options=names, format_func=assets.label)
     path = assets.checkpoints[name]
     model, digest = loading.load_model(str(path), loading.checkpoint_key(path)).unwrap()
-    return model, f"{path}:{digest}", name, str(path), digest
+    return model, cache.checkpoint_model_key(path, digest), name, str(path), digest
 
 
 def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None, str] | None:
@@ -83,7 +83,7 @@ def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None
             return None
         path = policy.resolve(typed, "checkpoint")
         model, digest = _as_typed(loading.load_model(str(path), loading.checkpoint_key(path)), path, typed)
-        return model, f"{path}:{digest}", Path(typed).name, typed, digest
+        return model, cache.checkpoint_model_key(path, digest), Path(typed).name, typed, digest
     upload = st.file_uploader("Checkpoint .zip", type=["zip"], key="model_zip",
                               help="A zipped checkpoint folder: config.json + model.safetensors (nothing else is read)")
     if upload is None:
@@ -92,7 +92,7 @@ def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None
     payload = upload.getvalue()
     digest = loading.sha256(payload)
     model = loading.load_uploaded_model(digest, upload.name, payload, loading.session_folder().path).unwrap()
-    return model, f"upload:{digest}", upload.name, None, digest
+    return model, cache.upload_key(digest), upload.name, None, digest
 
 
 def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any, str, tuple[str, ...] | None] | None:
@@ -101,7 +101,7 @@ def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any
     if source == DATA_SOURCES[0]:
         folder = str(demo_assets().folder)
         data, split = loading.load_demo_data(folder)
-        return data, f"{DEMO_DATA_KEY}:{folder}", split
+        return data, cache.demo_data_key(folder), split
     if source == DATA_SOURCES[1]:
         spec = sticky(st.text_input, "data_path", "", bind=URL, label="Dataset folder or spec", help=policy.describe(),
                       placeholder="/path/to/tables or mogonet:/path/to/ROSMAP").strip()
@@ -111,7 +111,7 @@ def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any
         resolved = resolve_dataset(spec, policy)
         version = dataset_version(resolved)
         data, split = loading.load_folder_data(resolved.typed, resolved.spec, version, resolved).unwrap()
-        return data, f"folder:{resolved.spec}@{version}", split
+        return data, cache.folder_data_key(resolved.spec, version), split
     files = st.file_uploader("Samples", type=UPLOAD_TYPES, accept_multiple_files=True, key="data_files",
                              help="One CSV per tabular modality (file name = modality, first column = sample id), "
                                   "images named <sample id>.png, optional labels.csv")
@@ -119,9 +119,9 @@ def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any
         st.info("Upload one CSV per tabular modality (keyed by sample id) and/or PNG/JPEG/TIFF images.")
         return None
     items = tuple((f.name, f.getvalue()) for f in files)
-    digest = loading.sha256(b"".join(n.encode() + b"\0" + p for n, p in items))
+    digest = cache.uploads_digest(items)
     data = loading.load_uploaded_data(digest, model_key, model.schema, items, loading.session_folder().path).unwrap()
-    return data, f"upload:{digest}", None
+    return data, cache.upload_key(digest), None
 
 
 def sidebar() -> Context | None:

@@ -18,24 +18,21 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
 from fusioncore import inspect as fi
-from fusioncore.inspect import figures
+from fusioncore.inspect import cache, figures
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def explain(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], _model, _data,
             attention: bool = True) -> fi.SampleExplanation:
-    """One sample under one presence pattern. A toggled pattern reuses the sample's cached
-    all-present explanation as its reference, so a toggle runs the model on one row."""
-    available = tuple(bool(a) for a in _data.present[index])
-    effective = tuple(p and a for p, a in zip(pattern, available))
-    reference = None
-    if effective != available:
-        reference = explain(model_key, data_key, index, available, _model, _data, attention).probabilities
+    """One sample under one presence pattern (``fusioncore.inspect.reference_pattern`` says which
+    cached explanation gives its all-present reference)."""
+    full = fi.reference_pattern(_data.present[index], pattern)
+    reference = None if full is None else explain(model_key, data_key, index, full, _model, _data, attention).probabilities
     return fi.explain_sample(_model, _data, index, list(pattern), attention=attention, reference=reference)
 
 
@@ -62,7 +59,7 @@ def prefetch_neighbours(ctx, index: int, pattern: tuple[bool, ...]) -> list[tupl
     submitted = []
     available = tuple(bool(a) for a in ctx.data.present[index])
     for neighbour in fi.one_click_away(available, pattern):
-        key = (ctx.model_key, ctx.data_key, index, neighbour)
+        key = fi.explanation_key(ctx.model_key, ctx.data_key, index, neighbour)
         with _PREFETCH_LOCK:
             if key in _PREFETCHED:
                 continue
@@ -96,12 +93,13 @@ def attributions(model_key: str, data_key: str, index: int, pattern: tuple[bool,
     """Captum attributions of one sample, once per (model, cohort, sample, pattern, method); the
     session remembers which were computed, so the page shows them again without a new click."""
     result = _attributions(model_key, data_key, index, pattern, method, model, data)
-    st.session_state.setdefault("_attributions_done", set()).add((model_key, data_key, index, pattern, method))
+    st.session_state.setdefault("_attributions_done", set()).add(fi.attributions_key(model_key, data_key, index, pattern, method))
     return result
 
 
 def has_attributions(ctx, index: int, pattern: tuple[bool, ...], method: str) -> bool:
-    return (ctx.model_key, ctx.data_key, index, pattern, method) in st.session_state.get("_attributions_done", set())
+    key = fi.attributions_key(ctx.model_key, ctx.data_key, index, pattern, method)
+    return key in st.session_state.get("_attributions_done", set())
 
 
 UPLOADED_FILES = "data_files"  # the sidebar's sample uploader (its widget key)
@@ -127,7 +125,7 @@ def upload_warnings(ctx, sample_id: str, modality: str) -> list[str]:
     from fusioncore.inspect.notices import check_lines
 
     check = None
-    files = st.session_state.get(UPLOADED_FILES) if ctx.data_key.startswith("upload:") else None
+    files = st.session_state.get(UPLOADED_FILES) if cache.data_source(ctx.data_key) == cache.UPLOAD else None
     if files:
         items = tuple((f.name, f.getvalue()) for f in files)
         try:
@@ -141,33 +139,23 @@ def upload_warnings(ctx, sample_id: str, modality: str) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False)
-def _long_results() -> OrderedDict:
-    """Cohort-wide results kept for the process. Not a cached function: long work reports
-    progress to the page, and Streamlit cannot replay element calls made inside a cached one."""
-    return OrderedDict()
-
-
-def _remember(key: tuple, compute: Callable[[], Any], max_entries: int = 8) -> Any:
-    store = _long_results()
-    if key in store:
-        store.move_to_end(key)
-        return store[key]
-    value = compute()
-    store[key] = value
-    while len(store) > max_entries:
-        store.popitem(last=False)
-    return value
+def _long_results() -> fi.ResultCache:
+    """Cohort-wide results kept for the process and shared by its sessions (a thread-safe store).
+    Not a cached function: long work reports progress to the page, and Streamlit cannot replay
+    element calls made inside a cached one."""
+    return fi.ResultCache(max_entries=8)
 
 
 def cohort(model_key: str, data_key: str, model, data, split, progress=None) -> fi.CohortResult:
     """Predictions for the whole cohort, once per (model, cohort); ``progress(done, total)``."""
-    return _remember(("cohort", model_key, data_key),
-                     lambda: fi.run_cohort(model, data, split=split, progress=progress))
+    return _long_results().get_or_compute(fi.cohort_key("cohort", model_key, data_key),
+                                          lambda: fi.run_cohort(model, data, split=split, progress=progress))
 
 
 def robustness(model_key: str, data_key: str, model, data, progress=None) -> fi.RobustnessResult:
     """The metric for every modality subset, once per (model, cohort)."""
-    return _remember(("robustness", model_key, data_key), lambda: fi.subset_robustness(model, data, progress=progress))
+    return _long_results().get_or_compute(fi.cohort_key("robustness", model_key, data_key),
+                                          lambda: fi.subset_robustness(model, data, progress=progress))
 
 
 # Figures are cache_resource, not cache_data: unpickling a plotly Figure re-validates every
@@ -191,30 +179,16 @@ def browser() -> str | None:
     return viz.find_browser()
 
 
-# -- trust checks (app/trust_panel.py): long work with a progress bar, kept apart from the cohort
-# results above so that many checked samples never evict a cohort.
+# -- trust checks (app/trust_panel.py): long work with a progress bar, in stores of their own so
+# that many checked samples never evict a cohort, nor a checked cohort the samples.
 @st.cache_resource(show_spinner=False)
-def _trust_results() -> OrderedDict:
-    return OrderedDict()
-
-
-def _remember_trust(key: tuple, compute: Callable[[], Any], max_entries: int) -> Any:
-    store = _trust_results()
-    if key not in store:
-        store[key] = compute()
-    store.move_to_end(key)
-    while len(store) > max_entries:
-        store.popitem(last=False)
-    return store[key]
+def _trust_results() -> dict[str, fi.ResultCache]:
+    return {"trust-sample": fi.ResultCache(max_entries=64), "trust-cohort": fi.ResultCache(max_entries=8)}
 
 
 def has_trust(key: tuple) -> bool:
     """Whether a trust result is cached (the panel shows it without a button press)."""
-    return key in _trust_results()
-
-
-def sample_trust_key(model_key: str, data_key: str, index: int, pattern: tuple[bool, ...], attribution: str | None) -> tuple:
-    return ("trust-sample", model_key, data_key, int(index), tuple(pattern), attribution)
+    return key in _trust_results()[key[0]]
 
 
 def sample_trust(key: tuple, model, data, truth, progress=None):
@@ -223,12 +197,8 @@ def sample_trust(key: tuple, model, data, truth, progress=None):
 
     _, _, _, index, pattern, attribution = key
     settings = replace(SAMPLE_SETTINGS, attribution=attribution)
-    return _remember_trust(key, lambda: assess_sample(model, data, index, pattern, truth=truth, settings=settings,
-                                                      progress=progress), max_entries=64)
-
-
-def cohort_trust_key(model_key: str, data_key: str, n_samples: int) -> tuple:
-    return ("trust-cohort", model_key, data_key, int(n_samples))
+    return _trust_results()[key[0]].get_or_compute(
+        key, lambda: assess_sample(model, data, index, pattern, truth=truth, settings=settings, progress=progress))
 
 
 def cohort_trust(key: tuple, model, data, truth, progress=None):
@@ -238,8 +208,8 @@ def cohort_trust(key: tuple, model, data, truth, progress=None):
     n = key[-1]
     rows = list(range(min(n, len(data))))
     masks = None if truth is None else {k: v[rows] for k, v in truth.items()}
-    return _remember_trust(key, lambda: assess_trust(model, data.subset(rows), reference=data, truth=masks, progress=progress),
-                           max_entries=8)
+    return _trust_results()[key[0]].get_or_compute(
+        key, lambda: assess_trust(model, data.subset(rows), reference=data, truth=masks, progress=progress))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -14,6 +14,7 @@ import streamlit as st
 import state
 from fusioncore import viz
 from fusioncore.explain.trust_scores import Explanation
+from fusioncore.inspect.cache import cohort_trust_key, sample_trust_key
 
 VERDICT_BADGE = {"trustworthy": ":green[**trustworthy**]", "doubtful": ":orange[**doubtful**]",
                  "untrustworthy": ":red[**untrustworthy**]"}
@@ -30,7 +31,7 @@ def _progress(text: str):
 
 def _sample_report(ctx, index: int, pattern: tuple[bool, ...], attribution: str | None, button_key: str):
     """The cached trust report of this sample, or None until the user asks for it."""
-    key = state.sample_trust_key(ctx.model_key, ctx.data_key, index, pattern, attribution)
+    key = sample_trust_key(ctx.model_key, ctx.data_key, index, pattern, attribution)
     if not state.has_trust(key):
         slot = st.empty()
         with slot.container():
@@ -101,7 +102,7 @@ def cohort_trust_table(ctx) -> None:
                             help="The image model takes minutes for 16 samples on a CPU; seconds on a GPU."))
     if not st.toggle("Compute the trust table", key="trust_on"):
         return
-    key = state.cohort_trust_key(ctx.model_key, ctx.data_key, n)
+    key = cohort_trust_key(ctx.model_key, ctx.data_key, n)
     bar, progress = _progress("Trust table:")
     try:
         report = state.cohort_trust(key, ctx.model, ctx.data, state.planted_truth(ctx.data_key, ctx.data), progress=progress)

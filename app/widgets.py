@@ -16,20 +16,19 @@ state disagrees, and passed as the widget's default, so what is drawn is what is
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import streamlit as st
 
-from fusioncore.inspect import ModelSummary
+from fusioncore.inspect import ModelSummary, cache
 from fusioncore.inspect.glossary import help_text
 from fusioncore.inspect.notices import default_index, split_of, synthetic_notice
 
 import state
 
 NOTICE = "Research use only — not for diagnosis. No usage statistics are sent."
-DEMO_DATA_KEY = "demo"  # the sidebar's data key of the bundled demo cohort: "demo:<assets folder>"
 LOAD_ERROR = "_load_error"
 _MISSING = object()
 
@@ -54,18 +53,17 @@ class Context:
 
     @property
     def scope(self) -> str:
-        """A short key of (model, data): page controls are kept per scope, so a new model or
-        dataset starts from defaults instead of inheriting another model's switches."""
-        return hashlib.sha1(f"{self.model_key}\0{self.data_key}".encode()).hexdigest()[:12]
+        """Page controls are kept per (model, data) pair (``fusioncore.inspect.cache.scope_key``)."""
+        return cache.scope_key(self.model_key, self.data_key)
 
     @property
     def data_is_demo(self) -> bool:
-        return self.data_key.split(":", 1)[0] == DEMO_DATA_KEY
+        return cache.data_source(self.data_key) == cache.DEMO
 
     def provenance(self, view: str, sample_id: str | None = None, active: list[str] | None = None, **extra) -> dict:
         from fusioncore import viz
 
-        train = getattr(self.model, "train_config", None)
+        train = self.model.train_config
         return viz.provenance(view=view, method=self.summary.method, checkpoint_sha256=self.checkpoint_sha256,
                               config=self.model.config, seed=getattr(train, "seed", None), sample_id=sample_id,
                               active_modalities=active,
@@ -262,11 +260,16 @@ def start_prefetch() -> None:
 # -- export -----------------------------------------------------------------------------------
 
 
+def sample_figures(ctx: Context, index: int, pattern: tuple[bool, ...], exp) -> Callable[..., None]:
+    """``show(view, params=None, export_key="")`` for the figures of one explained sample (the
+    sample and attention views), cached under the explanation's key."""
+    return functools.partial(show_sample_figure, ctx, cache.explanation_key(ctx.model_key, ctx.data_key, index, pattern), exp)
+
+
 def show_sample_figure(ctx: Context, key: tuple, exp, view: str, params: dict | None = None,
                        export_key: str = "") -> None:
     """One figure of a sample page (cached per model, cohort, sample, pattern and parameters) with
-    its export buttons; a view the model cannot give is an info line, not an error. Pages bind the
-    first three with ``functools.partial``."""
+    its export buttons; a view the model cannot give is an info line, not an error."""
     try:
         bundle = state.sample_figure(view, key, tuple(sorted((params or {}).items())), exp)
     except ValueError as err:

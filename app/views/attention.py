@@ -1,8 +1,6 @@
 """Attention view (MCA / Zorro / EAO / hybrid): the mask, per-layer/per-head maps, channel x modality
 mass and, for an image cut into patch tokens, the attention each reader pays to each patch over the tile."""
 
-import functools
-
 import streamlit as st
 
 from fusioncore.explain.attention_patches import reader_names
@@ -22,14 +20,9 @@ index, pattern = widgets.sample_controls(ctx, prefix="att_")
 exp = widgets.explanation(ctx, index, pattern)
 if exp is None:
     st.stop()
-key = (ctx.model_key, ctx.data_key, index, pattern)
-off = [m for m, a, p in zip(exp.modality_names, exp.available, exp.present) if a and not p]
-if off:
-    st.caption(f"Switched off (masked, grey): {', '.join(off)}")
-
-
-show = functools.partial(widgets.show_sample_figure, ctx, key, exp)  # show(view, params, export_key=...)
-
+if exp.switched_off:
+    st.caption(f"Switched off (masked, grey): {', '.join(exp.switched_off)}")
+show = widgets.sample_figures(ctx, index, pattern, exp)  # show(view, params, export_key=...)
 
 c1, c2 = st.columns(2)
 c1.metric("Prediction", exp.predicted_class, help=help_("prediction"))

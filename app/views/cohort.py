@@ -15,7 +15,7 @@ result = state.cohort(ctx.model_key, ctx.data_key, ctx.model, ctx.data, ctx.spli
                       lambda done, total: bar.progress(done / total, text=f"Cohort inference: {done}/{total} samples"))
 bar.empty()
 
-from fusioncore.inspect import cohort_table  # noqa: E402
+from fusioncore.inspect import HEADLINE_METRICS, cohort_table, filter_table  # noqa: E402
 
 table = cohort_table(result)
 if ctx.data.labels is not None:
@@ -26,9 +26,7 @@ if ctx.data.labels is not None:
     else:
         if result.evaluation_split != "all":
             st.caption(f"Metrics on the {result.evaluation_split} split only ({len(result.evaluation_rows)} samples).")
-        cols = st.columns(4)
-        for col, (name, label, term) in zip(cols, [("acc", "Accuracy", None), ("balanced_acc", "Balanced accuracy", "balanced accuracy"),
-                                                   ("f1_macro", "Macro F1", "macro F1"), ("auc", "AUC", "AUC")]):
+        for col, (name, label, term) in zip(st.columns(len(HEADLINE_METRICS)), HEADLINE_METRICS):
             col.metric(label, f"{m[name]:.3f}", help=help_(term) if term else None)
 
 
@@ -47,13 +45,7 @@ classes = list(ctx.summary.classes)
 pred_filter = widgets.control(c2.multiselect, "cohort_pred", [], scope=ctx.scope, label="Predicted class", options=classes)
 wrong_only = widgets.control(c3.checkbox, "cohort_wrong", False, scope=ctx.scope, label="Misclassified only",
                              disabled="correct" not in table)
-shown = table
-if query:
-    shown = shown[shown["sample_id"].str.contains(query, case=False, regex=False)]
-if pred_filter:
-    shown = shown[shown["predicted"].isin(pred_filter)]
-if wrong_only and "correct" in shown:
-    shown = shown[~shown["correct"]]
+shown = filter_table(table, query, pred_filter, wrong_only)
 st.caption(f"{len(shown)} of {len(table)} samples. Click a column header to sort; select a row to open it.")
 columns = {"p_predicted": st.column_config.NumberColumn("p_predicted", help=help_("p_predicted"), format="%.3f"),
            "split": st.column_config.TextColumn("split", help=help_("split"))}
@@ -95,7 +87,7 @@ if widgets.control(st.toggle, "robust_on", False, scope=ctx.scope, label="Comput
     bundle = state.cohort_figure("robustness", (ctx.model_key, ctx.data_key), (("metric", metric),), rob)
     st.plotly_chart(bundle.figure, key="fig_robustness")
     widgets.export_buttons(bundle, ctx, key="robustness")
-    subsets = list(rob.frame["subset"])
+    subsets = rob.subsets
     subset = widgets.control(st.selectbox, "robust_subset", subsets[0], scope=ctx.scope, label="Open a subset", options=subsets)
     samples = rob.samples(subset)
     st.dataframe(samples, hide_index=True, key="robust_samples")
@@ -103,5 +95,4 @@ if widgets.control(st.toggle, "robust_on", False, scope=ctx.scope, label="Comput
     pick = widgets.control(st.selectbox, "robust_open", members[0], scope=ctx.scope,
                            label="Open a sample with only these modalities", options=members)
     if st.button("Open in sample view", key="robust_open_btn"):
-        members = subset.split("+")
-        open_sample(pick, {m: m in members for m in ctx.summary.modalities})
+        open_sample(pick, rob.subset_pattern(subset))

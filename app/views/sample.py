@@ -1,8 +1,6 @@
 """Sample view: prediction and modality switches beside the explanations (one tab each: image
 maps, feature gates, attributions, whole images), laid out for a 1280 x 720 screen."""
 
-import functools
-
 import numpy as np
 import streamlit as st
 
@@ -21,16 +19,13 @@ index, pattern = widgets.sample_controls(ctx)
 exp = widgets.explanation(ctx, index, pattern)
 if exp is None:
     st.stop()
-key = (ctx.model_key, ctx.data_key, index, pattern)
 active = exp.active_modalities
 help_ = widgets.helptip
-
-
-show = functools.partial(widgets.show_sample_figure, ctx, key, exp)  # show(view, params, export_key=...)
+show = widgets.sample_figures(ctx, index, pattern, exp)  # show(view, params, export_key=...)
 
 
 def prediction() -> None:
-    off = [m for m, a, p in zip(exp.modality_names, exp.available, exp.present) if a and not p]
+    off = exp.switched_off
     cols = st.columns(3)
     cols[0].metric("Prediction", exp.predicted_class, f"{exp.change[exp.predicted]:+.3f} vs all present" if off else None,
                    help=help_("prediction"))
@@ -156,7 +151,7 @@ def whole_image_tab() -> None:
     if overlap >= tile:
         st.error(f"The overlap ({overlap} px) must be smaller than the tile ({tile} px).")
         return
-    modality = next(m for m in exp.modality_names if exp.kinds[m] == "image" and m in exp.gates)
+    modality = exp.modalities_of("image", gated=True)[0]
     bar = st.progress(0.0, text="Tiling …")
     try:
         check = check_image_bytes(ctx.model, modality, upload.name, upload.getvalue(), tiled=True)
@@ -189,14 +184,12 @@ with left:
             with container:
                 overview[label]()
 with right:
-    images = [m for m in exp.modality_names if exp.kinds[m] == "image"]
-    tabular = [m for m in exp.modality_names if exp.kinds[m] == "tabular"]
-    gated = [m for m in tabular if m in exp.gates]
-    sections = {f"Image map: {m}": (lambda m=m: image_tab(m)) for m in images}
+    tabular = exp.modalities_of("tabular")
+    sections = {f"Image map: {m}": (lambda m=m: image_tab(m)) for m in exp.modalities_of("image")}
     if tabular:
-        sections["Feature gates"] = lambda: gates_tab(gated, tabular)
+        sections["Feature gates"] = lambda: gates_tab(exp.modalities_of("tabular", gated=True), tabular)
     sections["Attributions"] = attributions_tab
-    if any(m in exp.gates for m in images):
+    if exp.modalities_of("image", gated=True):
         sections["Whole image"] = whole_image_tab
     for label, container in zip(sections, widgets.tabs("sample_tab", list(sections))):
         if container.open:

@@ -15,6 +15,7 @@ import slide_viewer
 import tiles
 import widgets
 from fusioncore.access import AccessError
+from fusioncore.inspect.cache import file_identity, slide_run_key
 from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.slide_view import inspect_tile, load_run, tile_figure
 from fusioncore.reports.slide_run import SlideOptions, explain_slide, is_complete
@@ -76,8 +77,7 @@ def server_slide(policy) -> tuple[Path, str] | None:
         st.error(f"Slide file {typed!r}: expected an existing file ending in "
                  + ", ".join(f".{s}" for s in SLIDE_SUFFIXES))
         return None
-    stat = path.stat()
-    return path, hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    return path, file_identity(path)
 
 
 def chosen_slide() -> tuple[Path, str, str] | None:
@@ -113,7 +113,7 @@ top_k = c4.number_input("Top-k regions", 1, 50, 10, key="slide_top_k")
 options = SlideOptions(mpp=float(mpp) if how == "microns per pixel" else None,
                        level=int(level) if level is not None else None, min_tissue=float(min_tissue), top_k=int(top_k),
                        modality=modality)
-run_key = hashlib.sha256(repr((digest, ctx.model_key, options)).encode()).hexdigest()[:20]
+run_key = slide_run_key(digest, ctx.model_key, options)
 folder = session_folder() / "runs" / run_key
 
 # One container for the compute step, so the elements after it (the viewer above all) keep their

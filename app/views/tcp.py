@@ -19,7 +19,7 @@ bar = st.progress(0.0, text="Cohort inference …")
 result = state.cohort(ctx.model_key, ctx.data_key, ctx.model, ctx.data, ctx.split,
                       lambda done, total: bar.progress(done / total, text=f"Cohort inference: {done}/{total} samples"))
 bar.empty()
-splits = list(result.splits) + (["all"] if result.splits != ("all",) else [])
+splits = result.split_choices()
 c_split, c_bins = st.columns([1, 2])
 split = widgets.control(c_split.selectbox, "tcp_split", splits[0], scope=ctx.scope, label="Split", options=splits,
                         help=help_("split") + " The CLI's `fusioncore evaluate` reports the test split too.")
@@ -30,7 +30,7 @@ except ValueError as err:
     st.info(str(err))
     st.stop()
 
-from fusioncore.inspect import tcp_summary  # noqa: E402
+from fusioncore.inspect import fraction_table, tcp_summary  # noqa: E402
 
 table, fractions = tcp_summary(result.on_split(split))
 st.subheader("Summary statistics", help=help_("TCP error"))
@@ -51,6 +51,5 @@ with right:
     widgets.export_buttons(hist, ctx, key="tcp_hist")
 st.subheader("Fraction of samples with |error| > k * TCP")
 frac = state.cohort_figure("tcp_fractions", ckey, (("split", split),), result)
-wide = fractions.pivot(index="k", columns="modality", values="fraction")[list(table["modality"])]
-st.dataframe(wide, key="tcp_fraction_table")
+st.dataframe(fraction_table(fractions, table["modality"]), key="tcp_fraction_table")
 widgets.export_buttons(frac, ctx, key="tcp_fractions")

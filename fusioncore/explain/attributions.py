@@ -17,7 +17,6 @@ scores ``(N, H, W)`` (summed over channels) and per-patch scores ``(N, H/p, W/p)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -456,13 +455,3 @@ def load_model(checkpoint: Any, device: str | torch.device | None = "auto"):
 
     return load(checkpoint, device=device)
 
-
-def image_patch_size(model, default: int = 8) -> int:
-    """The patch size explanations of ``model``'s images are pooled over (its gate patch when it has one).
-
-    The ``paper`` U-Net gate answers per 8 x 8 cell before patch averaging, so its map is constant
-    on patches of ``lcm(image_patch_size, 8)``."""
-    patch = int(getattr(model.config, "image_patch_size", default) or default)
-    if getattr(model.config, "image_gate", None) == "paper":
-        patch = math.lcm(patch, 8)
-    return patch

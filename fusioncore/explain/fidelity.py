@@ -269,9 +269,9 @@ def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str]
     important too) and ``"random"`` (a seeded random ordering, the chance reference).
     """
     from ..training import predict
-    from .attributions import attribute_dataset, image_patch_size
+    from .attributions import attribute_dataset
 
-    patch = image_patch_size(model)
+    patch = model.explanation_patch_size
     specs = {m.name: m for m in model.schema.modalities}
     present = {n: data.present[:, model.schema.index(n)] for n in specs}
     out: dict[str, dict[str, np.ndarray]] = {}

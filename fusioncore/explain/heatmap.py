@@ -143,8 +143,8 @@ def tiled_map(
 def model_map_fn(model, modality: str | None = None) -> tuple[MapFn, tuple[int, int], str]:
     """``(map_fn, (h, w), modality)`` for the image modality of a trained model.
 
-    Uses the branch's ``informativeness`` when the model has one (MM-dynamics), else runs the
-    model with only the image present and reads ``output.gates[modality]``.
+    Uses the model's own map (:meth:`FusionModel.image_map`: MM-dynamics' U-Net gate) when it has
+    one, else runs the model with only the image present and reads ``output.gates[modality]``.
     """
     from ..types import Batch
 
@@ -155,10 +155,9 @@ def model_map_fn(model, modality: str | None = None) -> tuple[MapFn, tuple[int, 
     if spec.kind != "image":
         raise ValueError(f"modality {spec.name!r} is {spec.kind}, not an image")
     size = (int(spec.shape[1]), int(spec.shape[2]))
-    branches = getattr(model, "branches", None)
-    branch = branches[spec.name] if branches is not None and spec.name in branches else None
-    if branch is not None and hasattr(branch, "informativeness"):
-        return branch.informativeness, size, spec.name
+    own = model.image_map(spec.name)
+    if own is not None:
+        return own, size, spec.name
 
     def via_forward(x: Tensor) -> Tensor:
         n = x.shape[0]

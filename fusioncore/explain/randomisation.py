@@ -44,7 +44,7 @@ def cascade_order(model: nn.Module, batch: Batch) -> list[str]:
              for name, m in owners.items()]
     try:
         with torch.no_grad():
-            model.eval()(batch.select(slice(0, min(batch.size, 2))), return_attention=bool(getattr(model, "gives_attention", False)))
+            model.eval()(batch.select(slice(0, min(batch.size, 2))), return_attention=bool(model.gives_attention))
     finally:
         for h in hooks:
             h.remove()

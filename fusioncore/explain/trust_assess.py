@@ -21,7 +21,7 @@ import torch
 
 from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
-from .attributions import image_patch_size, modality_baselines
+from .attributions import modality_baselines
 from .faithfulness import DeletionInsertion, Interval, deletion_insertion
 from .fidelity import planted_recovery, rank_agreement, truth_masks
 from .randomisation import RandomisationResult, randomisation_test
@@ -224,7 +224,7 @@ def assess_trust(model, data: MultimodalDataset, *, reference: MultimodalDataset
     data = align(data)
     reference = align(reference) if reference is not None else data
     model.eval()
-    dev, patch, st = model.device, image_patch_size(model), settings
+    dev, patch, st = model.device, model.explanation_patch_size, settings
     batch = to_batch(data, model.preprocessing, dev)
     base = modality_baselines(to_batch(reference, model.preprocessing, "cpu"), model.modality_names, "mean")
     target = _targets(model, batch, st.batch_size)

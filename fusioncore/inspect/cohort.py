@@ -8,7 +8,7 @@ sample in the sample view.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,11 @@ from ..types import FusionOutput
 from .session import ensure_aligned
 
 Progress = Callable[[int, int], None]
+
+#: The cohort view's headline metrics: ``(key of CohortResult.metrics(), label, glossary term)``.
+HEADLINE_METRICS: tuple[tuple[str, str, str | None], ...] = (
+    ("acc", "Accuracy", None), ("balanced_acc", "Balanced accuracy", "balanced accuracy"),
+    ("f1_macro", "Macro F1", "macro F1"), ("auc", "AUC", "AUC"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class CohortResult:
         tags = list(dict.fromkeys(self.split or ()))
         order = {"test": 0, "val": 1, "train": 2}
         return tuple(sorted(tags, key=lambda t: order.get(t, 3))) or ("all",)
+
+    def split_choices(self) -> list[str]:
+        """The splits a view can be restricted to: each tag (held-out first), then ``"all"``."""
+        return list(self.splits) + (["all"] if self.splits != ("all",) else [])
 
     def on_split(self, tag: str) -> "CohortResult":
         """The rows of split ``tag`` only (``"all"``: every row), e.g. the TCP page's held-out view."""
@@ -151,3 +160,23 @@ def cohort_table(result: CohortResult) -> pd.DataFrame:
             frame[f"{name}:true_tcp"] = true[name]
             frame[f"{name}:tcp_error"] = predicted[name] - true[name]
     return frame
+
+
+def filter_table(table: pd.DataFrame, query: str = "", predicted: Sequence[str] = (),
+                 wrong_only: bool = False) -> pd.DataFrame:
+    """The rows of a :func:`cohort_table` the cohort view's filters keep: ids containing ``query``
+    (case-insensitive, literal text, not a pattern), predicted as one of ``predicted`` (empty =
+    any), misclassified only when ``wrong_only`` (ignored for a cohort without labels)."""
+    shown = table
+    if query:
+        shown = shown[shown["sample_id"].str.contains(query, case=False, regex=False)]
+    if predicted:
+        shown = shown[shown["predicted"].isin(list(predicted))]
+    if wrong_only and "correct" in shown:
+        shown = shown[~shown["correct"].astype(bool)]
+    return shown
+
+
+def fraction_table(fractions: pd.DataFrame, modalities: Sequence[str]) -> pd.DataFrame:
+    """:func:`tcp_summary`'s threshold rows as a ``k`` x modality table, columns in ``modalities`` order."""
+    return fractions.pivot(index="k", columns="modality", values="fraction")[list(modalities)]

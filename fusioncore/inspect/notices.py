@@ -54,7 +54,7 @@ def default_index(split: Sequence[str] | None) -> int:
 
 def image_reference(model, modality: str) -> ImageReference | None:
     """The training-image statistics stored with ``modality`` (None for older checkpoints)."""
-    transform = (getattr(model, "preprocessing", None) or {}).get(modality)
+    transform = model.preprocessing.get(modality)
     return transform if isinstance(transform, ImageReference) else None
 
 

@@ -31,6 +31,19 @@ class RobustnessResult:
     probabilities: dict[str, np.ndarray]
     data: MultimodalDataset
 
+    @property
+    def subsets(self) -> list[str]:
+        """Subset labels (``"a+b"``) in the order computed: single modalities first."""
+        return list(self.frame["subset"])
+
+    def subset_pattern(self, subset: str) -> dict[str, bool]:
+        """modality -> whether it is in ``subset`` (read from the frame's 0/1 columns, not by
+        splitting the label, so a ``+`` inside a modality name cannot confuse it)."""
+        rows = self.frame[self.frame["subset"] == subset]
+        if rows.empty:
+            raise ValueError(f"unknown subset {subset!r}; subsets are {self.subsets}")
+        return {m: bool(rows.iloc[0][m]) for m in self.modalities}
+
     def values(self, metric: str) -> dict[str, float]:
         """subset label -> metric (the mapping ``fusioncore.viz.robustness_figure`` draws)."""
         if metric not in self.frame.columns:

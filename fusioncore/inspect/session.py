@@ -18,7 +18,6 @@ import torch
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
-from ..explain.attributions import image_patch_size
 from ..explain.tcp import true_tcp
 from ..types import AttentionMaps
 
@@ -57,7 +56,7 @@ def model_summary(model) -> ModelSummary:
         classes=tuple(model.schema.classes),
         n_parameters=int(model.n_parameters()),
         device=describe_device(model.device),
-        has_attention=bool(getattr(model, "gives_attention", False)),
+        has_attention=bool(model.gives_attention),
         synthetic_demo=is_demo_model(model),
     )
 
@@ -65,7 +64,7 @@ def model_summary(model) -> ModelSummary:
 def is_demo_model(model) -> bool:
     """True for a checkpoint ``scripts/build_assets.py`` trained on the synthetic demo cohort
     (its ``extra.demo`` flag), wherever it is loaded from (bundled, folder path or upload)."""
-    return bool((getattr(model, "checkpoint_extra", None) or {}).get("demo", False))
+    return bool(model.checkpoint_extra.get("demo", False))
 
 
 @dataclass(frozen=True)
@@ -126,6 +125,16 @@ class SampleExplanation:
     def active_modalities(self) -> list[str]:
         return [m for m, p in zip(self.modality_names, self.present) if p]
 
+    def modalities_of(self, kind: str, *, gated: bool = False) -> list[str]:
+        """Modalities of ``kind`` in model order; with ``gated``, only those with a gate or image
+        map under this pattern (what the sample view draws a map or gate chart for)."""
+        return [m for m in self.modality_names if self.kinds[m] == kind and (not gated or m in self.gates)]
+
+    @property
+    def switched_off(self) -> list[str]:
+        """Modalities the sample has but the pattern switched off (what the pages name as masked)."""
+        return [m for m, a, p in zip(self.modality_names, self.available, self.present) if a and not p]
+
     @property
     def tcp_error(self) -> dict[str, float]:
         """Predicted minus true TCP per modality (NaN when either is missing)."""
@@ -147,6 +156,21 @@ def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...
             if any(f and a for f, a in zip(flipped, available)):
                 out.append(flipped)
     return out
+
+
+def reference_pattern(available: Sequence[bool], pattern: Sequence[bool]) -> tuple[bool, ...] | None:
+    """The pattern whose explanation gives ``pattern``'s all-present reference, or None when
+    ``pattern`` (restricted to what the sample has) is that pattern itself.
+
+    Why: the dashboard caches one explanation per pattern; a toggled pattern reuses the sample's
+    cached all-present probabilities as its reference, so a toggle runs the model on one row
+    (:func:`explain_sample`'s ``reference``) instead of two.
+    """
+    available = tuple(bool(a) for a in available)
+    if len(pattern) != len(available):
+        raise ValueError(f"presence pattern has {len(pattern)} flags for {len(available)} modalities")
+    effective = tuple(bool(p) and a for p, a in zip(pattern, available))
+    return None if effective == available else available
 
 
 def presence_pattern(model, present: Sequence[bool] | dict[str, bool] | None) -> np.ndarray:
@@ -190,6 +214,23 @@ def _first_row_gates(out, names: Sequence[str], pattern: np.ndarray) -> dict[str
     return gates
 
 
+def _two_rows(model, data: MultimodalDataset, index: int, pattern: np.ndarray, available: np.ndarray,
+              attention: bool, reference: np.ndarray | None):
+    """``(output, probabilities)`` of sample ``index``: row 0 under ``pattern``, row 1 with every
+    available modality (taken from ``reference`` when given, so only row 0 is run)."""
+    rows = [pattern] if reference is not None else [pattern, available]
+    batch = to_batch(data, model.preprocessing, model.device, np.full(len(rows), index))
+    batch = batch.with_present(torch.from_numpy(np.stack(rows)).to(model.device))
+    out = model(batch, return_attention=attention and model.gives_attention)
+    probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+    if reference is not None:
+        reference = np.asarray(reference, dtype=probs.dtype).reshape(-1)
+        if reference.shape != (probs.shape[1],):
+            raise ValueError(f"reference: expected {probs.shape[1]} class probabilities, got shape {reference.shape}")
+        probs = np.stack([probs[0], reference])
+    return out, probs
+
+
 @torch.no_grad()
 def explain_sample(
     model,
@@ -205,10 +246,9 @@ def explain_sample(
     A modality the sample does not have stays absent whatever ``present`` asks. At least one
     modality must remain, because a prediction from no evidence at all explains nothing.
     ``reference``: the all-present ``(K,)`` probabilities when already known (the dashboard
-    caches them per sample), so only one row is run instead of two.
-
-    Longer than a screen only because the return fills :class:`SampleExplanation`'s twenty fields
-    by name, one line each; the per-modality rows are :func:`_first_row_tcp` / :func:`_first_row_gates`.
+    caches them per sample, see :func:`reference_pattern`), so only one row is run instead of two.
+    The forward pass is :func:`_two_rows`; the per-modality rows are :func:`_first_row_tcp` /
+    :func:`_first_row_gates`.
     """
     data = ensure_aligned(model, data)
     if not 0 <= int(index) < len(data):
@@ -223,23 +263,9 @@ def explain_sample(
             f"(it has {', '.join(n for n, a in zip(names, available) if a)}); keep at least one switched on"
         )
     model.eval()
-    rows = [pattern] if reference is not None else [pattern, available]
-    batch = to_batch(data, model.preprocessing, model.device, np.full(len(rows), index))
-    batch = batch.with_present(torch.from_numpy(np.stack(rows)).to(model.device))
-    out = model(batch, return_attention=attention and bool(getattr(model, "gives_attention", False)))
-    probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-    if reference is not None:
-        reference = np.asarray(reference, dtype=probs.dtype).reshape(-1)
-        if reference.shape != (probs.shape[1],):
-            raise ValueError(f"reference: expected {probs.shape[1]} class probabilities, got shape {reference.shape}")
-        probs = np.stack([probs[0], reference])
+    out, probs = _two_rows(model, data, index, pattern, available, attention, reference)
     label = None if data.labels is None else int(data.labels[index])
-    confidence = {n: float(out.confidence[n][0]) if pattern[j] else float("nan")
-                  for j, n in enumerate(names) if n in out.confidence}
-    tcp, gates = _first_row_tcp(out, names, pattern, label), _first_row_gates(out, names, pattern)
     kinds = {m.name: m.kind for m in model.schema.modalities}
-    images = {n: np.asarray(data.features[n][index], dtype=np.float32) for n in names if kinds[n] == "image"}
-    weights = {n: float(out.modality_weights[n][0]) for j, n in enumerate(names) if n in out.modality_weights and pattern[j]}
     return SampleExplanation(
         sample_id=str(data.sample_ids[index]),
         index=index,
@@ -252,16 +278,17 @@ def explain_sample(
         probabilities=probs[0],
         reference=probs[1],
         true_class=label,
-        confidence=confidence,
-        true_tcp=tcp,
-        gates=gates,
+        confidence={n: float(out.confidence[n][0]) if pattern[j] else float("nan")
+                    for j, n in enumerate(names) if n in out.confidence},
+        true_tcp=_first_row_tcp(out, names, pattern, label),
+        gates=_first_row_gates(out, names, pattern),
         feature_names={m.name: tuple(m.features) for m in model.schema.modalities if m.kind == "tabular"},
-        images=images,
-        modality_weights=weights,
+        images={n: np.asarray(data.features[n][index], dtype=np.float32) for n in names if kinds[n] == "image"},
+        modality_weights={n: float(out.modality_weights[n][0])
+                          for j, n in enumerate(names) if n in out.modality_weights and pattern[j]},
         attention=out.row(0).cpu().attention,
-        patch_size=image_patch_size(model),
+        patch_size=model.explanation_patch_size,
     )
-
 
 def sample_attributions(
     model,
@@ -290,4 +317,4 @@ def sample_attributions(
     batch = to_batch(data, model.preprocessing, model.device, np.array([index]))
     batch = batch.with_present(torch.from_numpy(pattern[None, :]).to(model.device))
     return attribute_batch(model, batch, method, target=target, baselines=base, n_steps=n_steps,
-                           patch_size=image_patch_size(model))
+                           patch_size=model.explanation_patch_size)

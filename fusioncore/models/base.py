@@ -3,12 +3,20 @@
 It fixes the contract (``forward(Batch) -> FusionOutput``, ``loss(output, batch) ->
 LossOutput``), keeps the schema and the preprocessing the model was trained with, and knows
 how to save itself as a checkpoint folder.
+
+It also answers what the method *can do* — the capabilities the trainer, the explainers and the
+dashboard ask (:meth:`FusionModel.supported_kinds`, ``accepts_missing_values``,
+``gives_attention``, :attr:`~FusionModel.needs_labels`, :attr:`~FusionModel.uses_class_weights`,
+:attr:`~FusionModel.explanation_patch_size`, :meth:`~FusionModel.image_map`,
+:meth:`~FusionModel.patch_grid`). Why: code outside ``models/`` never reads a config field by
+name (``tests/models/test_capabilities.py`` checks it), so a method can rename or add a field, or
+answer from its own structure, without a change anywhere else.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +53,10 @@ class FusionModel(nn.Module):
         #: (``epoch + batch / batches_per_epoch``; None outside training), so a loss can follow a
         #: schedule that resumes exactly (e.g. MM-dynamics' sparsity warm-up).
         self.training_epoch: float | None = None
+        #: Set by the checkpoint loader: the folder it came from (None when built or uploaded) and
+        #: the checkpoint's ``extra`` (e.g. ``{"demo": True}`` for the bundled demo models).
+        self.checkpoint_path: Path | None = None
+        self.checkpoint_extra: dict[str, Any] = {}
 
     # -- the contract -------------------------------------------------------------------
     def forward(self, batch: Batch, *, return_attention: bool = False) -> FusionOutput:  # pragma: no cover
@@ -54,6 +66,39 @@ class FusionModel(nn.Module):
         """Fused cross-entropy (methods with more terms override this)."""
         ce = self.cross_entropy(output.logits, batch.labels)
         return LossOutput(total=ce, terms={"ce_fused": ce.detach()})
+
+    # -- capabilities (asked by the trainer, explain/, inspect/; overridden where they differ) ----
+    @classmethod
+    def supported_kinds(cls) -> tuple[str, ...]:
+        """The modality kinds the method accepts, as registered (``register_method(supports=...)``,
+        the one place they are declared; :func:`~fusioncore.registry.create_model` refuses others)."""
+        from ..registry import get_method
+
+        return tuple(get_method(cls.method).supports)
+
+    @property
+    def needs_labels(self) -> bool:
+        """Whether training needs labels (False for a purely self-supervised setting)."""
+        return True
+
+    @property
+    def uses_class_weights(self) -> bool:
+        """Whether the trainer should set inverse-frequency :attr:`class_weights` for the loss."""
+        return False
+
+    @property
+    def explanation_patch_size(self) -> int:
+        """Side in pixels of the square image patches explanations are pooled over: the method's
+        own patch when it has one, else 8 (a unit fine enough for the images of the demo and the
+        published recipes, and a divisor of their sizes)."""
+        return 8
+
+    def image_map(self, modality: str) -> Callable[[Tensor], Tensor] | None:
+        """The method's own informativeness map of image ``modality``: a function from a
+        ``(N, C, H, W)`` batch of images to ``(N, 1, h, w)`` maps in (0, 1), computed from the
+        image alone; None when the method has none (explainers then run the model with only the
+        image present and read ``FusionOutput.gates``)."""
+        return None
 
     def patch_grid(self, modality: str) -> tuple[int, int] | None:
         """``(rows, cols)`` of the patch tokens image ``modality`` becomes, row-major (token

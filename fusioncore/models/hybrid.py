@@ -226,6 +226,11 @@ class HybridFusion(FusionModel):
         self.head = nn.Linear(d, schema.n_classes)
         self.register_buffer("token_modality", token_modality_index(counts), persistent=False)
 
+    @property
+    def explanation_patch_size(self) -> int:
+        """The side of the patch tokens (``image_tokens="patches"``); the same unit otherwise."""
+        return int(self.config.image_patch_size)
+
     def patch_grid(self, modality: str) -> tuple[int, int] | None:
         return self.tokenizers[modality].grid if modality in self.patch_modalities else None
 

@@ -128,6 +128,16 @@ class _TokenFusionModel(FusionModel):
         self.transformer = MCATransformer(config.dim, config.depth, config.heads, config.dim_head, config.ff_mult)
         self.head = nn.Linear(config.dim, schema.n_classes)
 
+    @property
+    def needs_labels(self) -> bool:
+        """``lambda_supervised = 0`` is the paper's purely self-supervised setting."""
+        return bool(self.config.lambda_supervised)
+
+    @property
+    def explanation_patch_size(self) -> int:
+        """The side of the patch tokens an image is cut into."""
+        return int(self.config.image_patch_size)
+
     def patch_grid(self, modality: str) -> tuple[int, int] | None:
         encoder = self.encoders[modality] if modality in self.encoders else None
         return encoder.grid if isinstance(encoder, PatchTokenizer) else None

@@ -27,7 +27,9 @@ and, for how batch norm is treated, ``_frozen``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -176,6 +178,24 @@ class MMDynamics(FusionModel):
         self.fusion = nn.Linear(sum(hidden.values()), k)
         self.dropout = nn.Dropout(config.dropout)
         xavier_init(self)
+
+    @property
+    def uses_class_weights(self) -> bool:
+        return bool(self.config.class_weighted)
+
+    @property
+    def explanation_patch_size(self) -> int:
+        """The gate's patch. The ``paper`` U-Net answers per 8 x 8 cell before patch averaging,
+        so its map is constant on patches of ``lcm(image_patch_size, 8)``."""
+        patch = int(self.config.image_patch_size)
+        return math.lcm(patch, 8) if self.config.image_gate == "paper" else patch
+
+    def image_map(self, modality: str) -> Callable[[Tensor], Tensor] | None:
+        """The U-Net gate of image ``modality`` (:meth:`ImageBranch.informativeness`); None when
+        the model is built without feature gates, whose untrained U-Net would be no explanation."""
+        if self.schema.modality(modality).kind != "image" or not self.config.feature_informativeness:
+            return None
+        return self.branches[modality].informativeness
 
     def forward(self, batch: Batch, *, return_attention: bool = False) -> FusionOutput:
         self.check_batch(batch)

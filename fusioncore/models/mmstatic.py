@@ -109,6 +109,10 @@ class MMStatic(FusionModel):
         self.dropout = nn.Dropout(config.dropout)
         xavier_init(self)
 
+    @property
+    def uses_class_weights(self) -> bool:
+        return bool(self.config.class_weighted)
+
     def forward(self, batch: Batch, *, return_attention: bool = False) -> FusionOutput:
         self.check_batch(batch)
         present = batch.present

@@ -18,7 +18,7 @@ from .. import viz
 from ..checkpoint import checkpoint_hash
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset
-from ..explain.attributions import METHOD_LABELS, Attributions, Progress, attribute_dataset, image_patch_size, load_model
+from ..explain.attributions import METHOD_LABELS, Attributions, Progress, attribute_dataset, load_model
 
 
 def run_attributions(
@@ -49,14 +49,14 @@ def run_attributions(
     model = load_model(checkpoint, device)
     if data.schema != model.schema:
         data = align_to_schema(data, model.schema)
-    patch = image_patch_size(model)
+    patch = model.explanation_patch_size
     attrs = attribute_dataset(model, data, method, batch_size=batch_size, target=target, n_steps=n_steps,
                               patch_size=patch, progress=progress)
     table = out / f"attributions_{method}.csv"
     attrs.to_frame(patch_size=patch).to_csv(table, index=False)
     _totals_frame(attrs).to_csv(out / f"modality_totals_{method}.csv", index=False)
 
-    ckpt = getattr(model, "checkpoint_path", None) or (checkpoint if not hasattr(checkpoint, "forward") else None)
+    ckpt = model.checkpoint_path or (checkpoint if not hasattr(checkpoint, "forward") else None)
     digest = checkpoint_hash(ckpt) if ckpt is not None else None
 
     def export(fig, frame, view: str, sample_id=None, active=None) -> None:

@@ -15,7 +15,7 @@ import torch
 from .. import viz
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset
-from ..explain.attributions import image_patch_size, load_model
+from ..explain.attributions import load_model
 from ..explain.fidelity import (
     agreement_table,
     auc_table,
@@ -64,7 +64,7 @@ def run_fidelity(
         keep = np.arange(max_samples)
         data = data.subset(keep)
         masks = {k: v[keep] for k, v in masks.items()}
-    patch = image_patch_size(model)
+    patch = model.explanation_patch_size
     scores = explanation_scores(model, data, methods=methods, batch_size=batch_size, seed=seed)
     if masks:
         scores["truth"] = {n: m.astype(float) for n, m in masks.items()}
@@ -77,7 +77,7 @@ def run_fidelity(
     agreement_table(scores, methods, top_k=top_k).to_csv(out / "agreement.csv", index=False)
     if masks:
         recovery_table(scores, masks).to_csv(out / "recovery.csv", index=False)
-    ckpt = getattr(model, "checkpoint_path", None)
+    ckpt = model.checkpoint_path
     for n in dict.fromkeys(c.modality for c in curves):
         part = frame[frame["modality"] == n]
         if part.empty:

@@ -54,7 +54,7 @@ def is_complete(out: str | Path) -> bool:
 
 def _plan_record(slide, model, slide_model: SlideModel, plan, options: SlideOptions) -> dict:
     """What the tile store must match to be resumed (anything that changes a tile's numbers)."""
-    return {"slide": slide.identity(), "checkpoint": str(getattr(model, "checkpoint_path", None) or model.method),
+    return {"slide": slide.identity(), "checkpoint": str(model.checkpoint_path or model.method),
             "modality": slide_model.modality, "grid": plan.grid.as_dict(), "min_tissue": plan.min_tissue,
             "tissue_threshold": plan.tissue.threshold, "block": plan.block, "precision": slide_model.requested,
             "compile": options.compile, "n_tiles": int(len(plan.tiles))}
@@ -101,7 +101,7 @@ def _write_outputs(slide, model, slide_model: SlideModel, plan, store, out: Path
         "warnings": _warnings(plan, slide_model),
         "slide": slide.info.as_dict(),
         "method": model.method,
-        "checkpoint": str(getattr(model, "checkpoint_path", "") or ""),
+        "checkpoint": str(model.checkpoint_path or ""),
         "modality": slide_model.modality,
         "absent_modalities": absent,
         "absent_note": (f"the slide stands for the image modality {slide_model.modality!r}; "

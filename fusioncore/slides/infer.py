@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..explain.attributions import image_patch_size
 from ..types import Batch
 
 #: Largest |bf16 - fp32| accepted on the map (values in [0, 1]) and on class probabilities.
@@ -126,7 +125,7 @@ class SlideModel:
         self.modality = image_modality(model, modality)
         spec = model.schema.modality(self.modality)
         self.tile = (int(spec.shape[1]), int(spec.shape[2]))
-        self.cell = image_patch_size(model)
+        self.cell = model.explanation_patch_size
         if self.tile[0] % self.cell or self.tile[1] % self.cell:
             self.cell = 1  # a map not constant on patches: keep it per pixel
         self.classes = list(model.schema.classes)

@@ -321,7 +321,7 @@ def fit(
     cfg = train_config
     if (validation is None) != (selection is None):
         raise ValueError("epoch selection needs both a validation split and a SelectionConfig")
-    if train_data.labels is None and getattr(model.config, "lambda_supervised", 1.0):
+    if train_data.labels is None and model.needs_labels:
         raise ValueError(f"{train_data.source or 'training data'} has no labels; supervised training needs them")
     if state_every < 0:
         raise ValueError(f"state_every must be >= 0 optimiser steps, got {state_every}")
@@ -353,7 +353,7 @@ def fit(
         raise ValueError(f"amp (bf16 autocast) is supported on cuda and cpu, not {device.type}")
     model.preprocessing = fit_preprocessing(train_data, preprocessing)
     model.train_config = cfg
-    if getattr(model.config, "class_weighted", False):
+    if model.uses_class_weights:
         model.class_weights = inverse_frequency_weights(train_data)
     model.to(device)
     full = to_batch(train_data, model.preprocessing, device) if not cfg.batch_size else None
