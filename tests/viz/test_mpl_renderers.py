@@ -1,7 +1,7 @@
 """The matplotlib fallback, one renderer at a time: each trace kind's renderer draws its data
 (checked on the matplotlib Figure :func:`draw_figure` returns, before it becomes pixels), the
-layout renderers place ticks, ranges, shapes, notes and the title, and every figure of
-``mpl_figures`` renders to PNG, SVG and PDF."""
+layout renderers place ticks, ranges, shapes, notes and the title, and every hand-made figure
+of ``mpl_figures`` renders to PNG, SVG and PDF."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from matplotlib.table import Table
 from fusioncore.viz._mpl_render import LAYOUT_RENDERERS, TRACE_RENDERERS, draw_figure, render_matplotlib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mpl_figures import all_figures, handmade  # noqa: E402
+from mpl_figures import handmade  # noqa: E402
 
 FIGURES = handmade()
 
@@ -103,9 +103,9 @@ def test_table_renderer_and_an_unsupported_kind():
     assert not any(a.tables for a in empty.axes)  # a header without cells draws nothing
 
 
-@pytest.mark.parametrize("name", sorted(all_figures()))
+@pytest.mark.parametrize("name", sorted(FIGURES))  # the package's own figures: tests/test_export.py
 def test_every_figure_renders_in_every_static_format(name):
-    fig = all_figures()[name]
+    fig = FIGURES[name]
     png, svg, pdf = (render_matplotlib(fig, fmt) for fmt in ("png", "svg", "pdf"))
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and pdf.startswith(b"%PDF")
     assert ET.fromstring(svg).tag.endswith("svg")
