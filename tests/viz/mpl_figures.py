@@ -100,23 +100,14 @@ def handmade() -> dict[str, go.Figure]:
 
 
 def package_figures() -> dict[str, go.Figure]:
+    """The figures the export tests use, and a few more of the package's builders."""
+    from test_export_unclipped import figures
+
     rng = np.random.default_rng(0)
-    pred = {"mrna": rng.random(40), "methylation": rng.random(40)}
-    true = {"mrna": rng.random(40) + 0.05, "methylation": rng.random(40) + 0.05}
-    probs = V.class_probabilities_figure(np.array([0.2, 0.5, 0.3]), ["lymphoid", "vesicular", "spindle"],
-                                         reference=np.array([0.3, 0.4, 0.3]), true_class=1)
-    V.add_subtitle(probs, "sample demo-0003 · predicted vesicular · without mrna")
+    pred, true = {"mrna": rng.random(40)}, {"mrna": rng.random(40) + 0.05}
     return {
-        "probabilities": probs,
-        "confidence": V.modality_confidence_figure({"mrna": 1.28, "methylation": 0.4}, ["mrna", "methylation"],
-                                                   true_tcp={"mrna": 0.9, "methylation": 0.3}),
-        "gates": V.feature_gates_figure(rng.random(30), [f"GENE{i:03d}" for i in range(30)], top_k=10, modality="mrna"),
-        "attributions": V.attribution_bar_figure(rng.normal(size=30), [f"GENE{i:03d}" for i in range(30)], top_k=10,
-                                                 method="ig, mrna"),
-        "tcp_scatter": V.tcp_scatter_figure(pred, true),
-        "tcp_histogram": V.tcp_relative_error_histogram(pred, true),
+        **figures(),
         "tcp_table": V.tcp_fraction_table_figure(pred, true),
-        "image_heatmap": V.image_heatmap_figure(rng.random((3, 64, 64)), rng.random((64, 64)), top_k=3, patch_size=8),
         "missing_rate": V.missing_rate_figure([dict(method=m, missing_rate=r, value=v) for m in ("a", "b")
                                                for r in (0, 0.5) for v in (0.1, 0.2)]),
         "robustness": V.robustness_figure({("a",): 0.5, ("a", "b"): 0.7, ("b",): 0.4}, ["a", "b"]),
@@ -134,5 +125,5 @@ def png_digests() -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     print(json.dumps(png_digests(), indent=1, sort_keys=True))
