@@ -181,6 +181,7 @@ class TrainingRun:
         self._saved_at: int | None = None
 
     def _check_labels(self) -> None:
+        """Refuse unlabelled training data for a model that trains on labels (before any work)."""
         model, train_data = self.model, self.data
         if train_data.labels is None and getattr(model.config, "lambda_supervised", 1.0):
             raise ValueError(f"{train_data.source or 'training data'} has no labels; supervised training needs them")
