@@ -171,55 +171,74 @@ def train_config_for(method: str, seed: int, train_overrides: Mapping[str, Mappi
 
 
 # -- the benchmark ------------------------------------------------------------------------------
-def run_benchmark(
-    data: DatasetSplits,
-    methods: Sequence[str] | str,
-    missing_rates: Sequence[float] | str = (0.0, 0.3, 0.6),
-    seeds: int | Sequence[int] = 5,
-    out_dir: str | Path = "benchmark",
-    train_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-    device: str = "cpu",
-    progress: bool | Callable[[str], None] = True,
-    *,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    model_overrides: Mapping[str, Mapping[str, Any]] | None = None,
-    figure_formats: Sequence[str] = FIGURE_FORMATS,
-    title: str | None = None,
-    num_threads: int | None = None,
-    epochs: int | None = None,
-    data_label: str | None = None,
-) -> BenchmarkResult:
-    """Train every method for every seed, evaluate at every missing rate, write the results.
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """What :func:`run_benchmark` runs and how; checked and normalised when made, so a bad
+    setting is refused (naming it) before any training.
 
-    data:            train/test splits (the test split needs labels).
     methods:         registered names (or ``"early,late"``); each must support the data's modality kinds.
-    missing_rates:   fractions of present test entries removed (see :func:`removal_masks`).
+    missing_rates:   fractions of present test entries removed (see :func:`removal_masks`), or ``"0,0.3"``.
     seeds:           a count (``5`` = seeds 0..4) or explicit seeds; seed ``s`` sets the model
                      init, the training order and the removed pattern.
+    out_dir:         where the records, summary, table and figures are written.
     train_overrides: ``{"*": {...}, "<method>": {...}}`` TrainConfig fields changed for all / one method
                      (e.g. ``{"mmdynamics": {"epochs": 500}}``); the table states each recipe used.
     model_overrides: ``{"<method>": {...}}`` model config fields.
-    progress:        True prints one line per trained model to stderr; a callable receives the lines.
+    epochs:          shorthand for ``train_overrides["*"]["epochs"]`` (every method; stated in the table).
+    metrics:         the metrics summarised, tabled and plotted (those the evaluation gives).
+    figure_formats:  formats of each metric's figure (none: no figures).
+    title:           the markdown table's heading.
+    data_label:      how the data is named in the markdown (e.g. the CLI's ``--data`` argument).
+    device:          where models train.
     num_threads:     torch CPU threads during the run (restored after). 1 is fastest for these small
                      models on a shared/busy CPU, where extra threads mostly spin.
-    epochs:          shorthand for ``train_overrides["*"]["epochs"]`` (every method; stated in the table).
-    data_label:      how the data is named in the markdown (e.g. the CLI's ``--data`` argument).
+    progress:        True prints one line per trained model to stderr; a callable receives the lines.
     """
+
+    methods: Sequence[str] | str
+    missing_rates: Sequence[float] | str = (0.0, 0.3, 0.6)
+    seeds: int | Sequence[int] = 5
+    out_dir: str | Path = "benchmark"
+    train_overrides: Mapping[str, Mapping[str, Any]] | None = None
+    model_overrides: Mapping[str, Mapping[str, Any]] | None = None
+    epochs: int | None = None
+    metrics: Sequence[str] = DEFAULT_METRICS
+    figure_formats: Sequence[str] = FIGURE_FORMATS
+    title: str | None = None
+    data_label: str | None = None
+    device: str = "cpu"
+    num_threads: int | None = None
+    progress: bool | Callable[[str], None] = True
+
+    def __post_init__(self) -> None:
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        normalised = {"methods": tuple(parse_methods(self.methods)), "missing_rates": tuple(parse_rates(self.missing_rates)),
+                      "seeds": tuple(parse_seeds(self.seeds)), "out_dir": Path(self.out_dir)}
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
+    def train_overrides_for_run(self) -> Mapping[str, Mapping[str, Any]] | None:
+        """``train_overrides`` with ``epochs`` folded into ``"*"``."""
+        if self.epochs is None:
+            return self.train_overrides
+        overrides = {k: dict(v) for k, v in (self.train_overrides or {}).items()}
+        overrides.setdefault("*", {})["epochs"] = self.epochs
+        return overrides
+
+
+def run_benchmark(data: DatasetSplits, settings: BenchmarkSettings) -> BenchmarkResult:
+    """Train every method of ``settings`` for every seed on ``data.train``, evaluate it at every
+    missing rate on ``data.test`` (which needs labels), write the results to ``settings.out_dir``."""
     import torch
 
     previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-        torch.set_num_threads(num_threads)
-    if epochs is not None:
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
-        train_overrides = {k: dict(v) for k, v in (train_overrides or {}).items()}
-        train_overrides.setdefault("*", {})["epochs"] = epochs
+    if settings.num_threads is not None:
+        torch.set_num_threads(settings.num_threads)
     try:
-        return _run(data, methods, missing_rates, seeds, out_dir, train_overrides, device, progress, metrics,
-                    model_overrides, figure_formats, title, data_label)
+        return _run(data, settings)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -237,60 +256,66 @@ def _check_supported(methods: Sequence[str], schema) -> None:
             )
 
 
-def _run(data, methods, missing_rates, seeds, out_dir, train_overrides, device, progress, metrics,
-         model_overrides, figure_formats, title, data_label) -> BenchmarkResult:
-    """:func:`run_benchmark` once the thread count is set (arguments as there)."""
-    from .training import evaluate_model, fit, seed_everything
-
-    methods = parse_methods(methods)
-    rates = parse_rates(missing_rates)
-    seed_list = parse_seeds(seeds)
+def _run(data: DatasetSplits, s: BenchmarkSettings) -> BenchmarkResult:
+    """:func:`run_benchmark` once the thread count is set: check, train and score, write."""
     if data.test.labels is None:
         raise ValueError(f"{data.test.source or 'test split'}: has no labels, so it cannot be scored")
-    _check_supported(methods, data.schema)
-    masks = {(r, s): removal_masks(data.test.present, r, s) for r in rates for s in seed_list}  # validates rates early
-    log = _logger(progress)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_supported(s.methods, data.schema)
+    masks = {(r, seed): removal_masks(data.test.present, r, seed) for r in s.missing_rates for seed in s.seeds}
+    s.out_dir.mkdir(parents=True, exist_ok=True)
+    records, train_configs = _train_and_score(data, s, masks)
+    return _write_results(data, s, pd.DataFrame.from_records(records), train_configs)
 
+
+def _train_and_score(data: DatasetSplits, s: BenchmarkSettings, masks: dict) -> tuple[list[dict], dict[str, TrainConfig]]:
+    """One record per (method, seed, missing rate); ``records.csv`` rewritten after every model."""
+    from .training import evaluate_model, fit, seed_everything
+
+    log = _logger(s.progress)
+    train_overrides = s.train_overrides_for_run()
     records, train_configs = [], {}
     n_base = int(data.test.present.sum())
-    for name in methods:
-        for seed in seed_list:
+    for name in s.methods:
+        for seed in s.seeds:
             cfg = train_config_for(name, seed, train_overrides)
             train_configs[name] = cfg
             seed_everything(seed)
-            model = create_model(name, data.schema, **dict((model_overrides or {}).get(name, {})))
+            model = create_model(name, data.schema, **dict((s.model_overrides or {}).get(name, {})))
             start = time.perf_counter()
             try:
-                fit(model, data.train, cfg, device=device, progress=False)
+                fit(model, data.train, cfg, device=s.device, progress=False)
             except (ValueError, FloatingPointError) as err:
                 raise ValueError(f"benchmark: training {name!r} with seed {seed} failed: {err}") from err
             seconds = time.perf_counter() - start
-            for rate in rates:
+            for rate in s.missing_rates:
                 test = data.test.with_present(masks[(rate, seed)])
                 scores = evaluate_model(model, test, tcp=False)
                 removed = 1.0 - int(test.present.sum()) / max(n_base, 1)
                 records.append({"method": name, "seed": seed, "missing_rate": rate, "removed_fraction": removed,
                                 "train_seconds": seconds, **{k: v for k, v in scores.items() if np.isscalar(v)}})
             # Written after every model, so an interrupted run keeps what it has measured.
-            pd.DataFrame.from_records(records).to_csv(out / "records.csv", index=False)
-            last = records[-len(rates):]
+            pd.DataFrame.from_records(records).to_csv(s.out_dir / "records.csv", index=False)
+            last = records[-len(s.missing_rates):]
             log(f"{name} seed {seed}: trained in {seconds:.1f} s; "
                 + ", ".join(f"acc@{r['missing_rate']:g}={r['acc']:.3f}" for r in last))
+    return records, train_configs
 
-    frame = pd.DataFrame.from_records(records)
-    metrics = [m for m in metrics if m in frame.columns]
+
+def _write_results(data: DatasetSplits, s: BenchmarkSettings, frame: pd.DataFrame,
+                   train_configs: dict[str, TrainConfig]) -> BenchmarkResult:
+    """The summary, the markdown table and the figures, on disk and in the result."""
+    out = s.out_dir
+    metrics = [m for m in s.metrics if m in frame.columns]
     summary = summarise(frame, metrics)
-    markdown = markdown_table(summary, frame, metrics, train_configs, title=title,
-                              source=data_label or data.test.source)
+    label = s.data_label or data.test.source
+    markdown = markdown_table(summary, frame, metrics, train_configs, title=s.title, source=label)
     paths = {"records": out / "records.csv", "summary": out / "summary.csv", "markdown": out / "benchmark.md"}
     frame.to_csv(paths["records"], index=False)
     summary.to_csv(paths["summary"], index=False)
     paths["markdown"].write_text(markdown)
-    figures = export_figures(frame, metrics, out / "figures", figure_formats, provenance_extra={
-        "methods": methods, "missing_rates": rates, "seeds": seed_list, "data": data_label or data.test.source,
-    }, label=data_label or data.test.source) if figure_formats else {}
+    figures = export_figures(frame, metrics, out / "figures", s.figure_formats, provenance_extra={
+        "methods": list(s.methods), "missing_rates": list(s.missing_rates), "seeds": list(s.seeds), "data": label,
+    }, label=label) if s.figure_formats else {}
     return BenchmarkResult(records=frame, summary_table=summary, markdown=markdown, paths=paths, figures=figures,
                            train_configs=train_configs)
 
@@ -378,6 +403,7 @@ def _logger(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
 
 __all__ = [
     "BenchmarkResult",
+    "BenchmarkSettings",
     "markdown_table",
     "parse_methods",
     "parse_rates",

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fusioncore.benchmark import (
+    BenchmarkSettings,
     parse_methods,
     parse_rates,
     parse_seeds,
@@ -92,11 +93,11 @@ def _tiny_splits(n_train: int = 48, n_test: int = 24) -> DatasetSplits:
 def test_benchmark_on_a_tiny_dataset_writes_a_well_formed_table(tmp_path, monkeypatch):
     monkeypatch.setenv("FUSIONCORE_STATIC_RENDERER", "matplotlib")  # no browser in the test
     lines = []
-    result = run_benchmark(
-        _tiny_splits(), "early,late", [0.0, 0.5], 2, tmp_path,
+    result = run_benchmark(_tiny_splits(), BenchmarkSettings(
+        "early,late", [0.0, 0.5], 2, tmp_path,
         train_overrides={"*": {"epochs": 3, "batch_size": 16}}, progress=lines.append,
         figure_formats=("png", "html", "csv"), num_threads=1,
-    )
+    ))
     rec = result.records
     assert len(rec) == 2 * 2 * 2 and len(lines) == 4
     assert set(rec.columns) >= {"method", "seed", "missing_rate", "removed_fraction", "acc", "f1", "auc"}
@@ -129,9 +130,26 @@ def test_benchmark_refuses_unsupported_modalities(tmp_path):
     seq = MultimodalDataset(schema, {"seq": np.zeros((4, 3, 4), np.float32)}, np.ones((4, 1), bool),
                             np.array([0, 1, 0, 1]), tuple("abcd"))
     with pytest.raises(ValueError, match="'early' supports tabular, image modalities; the data also has sequence"):
-        run_benchmark(DatasetSplits(seq, seq), ["early"], [0.0], 1, tmp_path)
+        run_benchmark(DatasetSplits(seq, seq), BenchmarkSettings(["early"], [0.0], 1, tmp_path))
     with pytest.raises(ValueError, match="max rate"):
-        run_benchmark(splits, ["early"], [0.0, 0.9], 1, tmp_path)
+        run_benchmark(splits, BenchmarkSettings(["early"], [0.0, 0.9], 1, tmp_path))
+
+
+def test_benchmark_settings_are_checked_and_normalised_when_made(tmp_path):
+    made = BenchmarkSettings("early, late", "0.6,0,0.3", 3, str(tmp_path), epochs=4,
+                             train_overrides={"*": {"batch_size": 8}, "late": {"lr": 0.1}})
+    assert made.methods == ("early", "late") and made.missing_rates == (0.0, 0.3, 0.6) and made.seeds == (0, 1, 2)
+    assert made.out_dir == tmp_path
+    assert made.train_overrides_for_run() == {"*": {"batch_size": 8, "epochs": 4}, "late": {"lr": 0.1}}
+    assert made.train_overrides == {"*": {"batch_size": 8}, "late": {"lr": 0.1}}  # the caller's mapping is kept
+    with pytest.raises(ValueError, match="--missing: 'x' is not a number"):
+        BenchmarkSettings("early", "0,x")
+    with pytest.raises(ValueError, match="unknown method|available"):
+        BenchmarkSettings("early,nosuch")
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        BenchmarkSettings("early", epochs=0)
+    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+        BenchmarkSettings("early", num_threads=0)
 
 
 def test_select_modalities_keeps_rows_and_order():

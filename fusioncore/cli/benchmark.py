@@ -7,16 +7,12 @@ from pathlib import Path
 
 
 def cmd_benchmark(args: argparse.Namespace) -> dict:
-    from ..benchmark import run_benchmark, select_modalities
+    from ..benchmark import BenchmarkSettings, run_benchmark, select_modalities
     from ..data.sources import load_data
 
-    splits = load_data(args.data)
-    if args.modalities:
-        splits = select_modalities(splits, [m.strip() for m in args.modalities.split(",") if m.strip()])
-    result = run_benchmark(
-        splits,
-        methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-        missing_rates=[float(r) for r in args.missing.split(",")],
+    settings = BenchmarkSettings(  # checked before the data is read
+        methods=args.methods,
+        missing_rates=args.missing,
         seeds=args.seeds,
         out_dir=Path(args.out),
         epochs=args.epochs,
@@ -25,7 +21,10 @@ def cmd_benchmark(args: argparse.Namespace) -> dict:
         data_label=args.data + (f" ({args.modalities})" if args.modalities else ""),
         num_threads=args.threads,
     )
-    return result.summary() if hasattr(result, "summary") else {"out": str(args.out)}
+    splits = load_data(args.data)
+    if args.modalities:
+        splits = select_modalities(splits, [m.strip() for m in args.modalities.split(",") if m.strip()])
+    return run_benchmark(splits, settings).summary()
 
 
 def add_parser(sub) -> None:

@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
         if result is not None:  # None: a non-zero rank of a torchrun launch, which prints nothing
             emit(result)
-    except KeyboardInterrupt:
-        print(f"fusioncore {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # its message, when there is one, says what was kept (train: how to resume)
+        print(f"fusioncore {args.command}: interrupted" + (f"; {err}" if str(err) else ""), file=sys.stderr)
         return 130
     except Exception as err:  # the boundary: every failure becomes a message (the module doc)
         print(_failure_message(err, args.command), file=sys.stderr)

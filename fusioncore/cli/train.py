@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 from pathlib import Path
 
 from ..config import RECIPE_NAMES
@@ -16,22 +18,38 @@ TRAINING_STATE_DIR = "training_state"
 def cmd_train(args: argparse.Namespace) -> dict | None:
     """Train and write the checkpoint; under torchrun every rank trains, only rank 0 writes.
 
-    Returns None on ranks other than 0 (nothing is printed there).
+    Returns None on ranks other than 0 (nothing is printed there). A Ctrl-C ends in a
+    KeyboardInterrupt whose message says where the training state is and the command that
+    continues the run (:func:`interrupted_message`; the CLI's boundary prints it).
     """
-    from ..config import override, to_jsonable
     from ..data.sources import load_data
-    from ..registry import create_model, get_method, get_recipe
-    from ..training import evaluate_model, seed_everything
-    from ..training.recipes import check_train_options, train_by_recipe, with_selection
-    from ..training.distributed import distributed_session
+    from ..registry import get_method
 
-    if args.state_every is not None and args.state_every < 0:
-        raise ValueError(f"--state-every {args.state_every}: expected a number of optimiser steps >= 0")
+    _check_options(args)
     entry = get_method(args.method)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out}: exists and is not a folder (a checkpoint is a folder)")
     splits = load_data(args.data)
     report_data("train", splits)  # notes and warnings on stderr (fusioncore.data.checks)
+    recipe, model_config, train_config = _settings(args, entry, splits)
+    try:
+        return _train_and_save(args, splits, recipe, model_config, train_config)
+    except KeyboardInterrupt as err:
+        raise KeyboardInterrupt(interrupted_message(args, err)) from None
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse options argparse cannot check alone, naming them."""
+    if args.state_every is not None and args.state_every < 0:
+        raise ValueError(f"--state-every {args.state_every}: expected a number of optimiser steps >= 0")
+
+
+def _settings(args: argparse.Namespace, entry, splits):
+    """``(recipe, model config, train config)``: the method's recipe for the data with the options applied."""
+    from ..config import override
+    from ..registry import get_recipe
+    from ..training.recipes import check_train_options, with_selection
+
     recipe = with_selection(get_recipe(args.method, splits.schema, args.recipe), fraction=args.val_fraction,
                             patience=args.patience, refit=args.refit)
     model_config = apply_params(override(entry.config_cls(), **recipe.model_params), args.param,
@@ -46,6 +64,16 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     )
     train_config = apply_params(train_config, args.train_param, "training settings")
     check_train_options(train_config)
+    return recipe, model_config, train_config
+
+
+def _train_and_save(args: argparse.Namespace, splits, recipe, model_config, train_config) -> dict | None:
+    """Train by ``recipe`` (states in OUT/training_state), test, and write the checkpoint on rank 0."""
+    from ..registry import create_model
+    from ..training import evaluate_model, seed_everything
+    from ..training.distributed import distributed_session
+    from ..training.recipes import train_by_recipe
+
     with distributed_session(args.device) as (ctx, device):
         seed_everything(train_config.seed)  # --seed also fixes the initial weights (same on every rank)
         model = create_model(args.method, splits.schema, model_config)
@@ -57,23 +85,81 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
         if not ctx.is_main:
             return None
         metrics = evaluate_model(result.model, splits.test)
-        record = {
-            "method": args.method,
-            "data": args.data,
-            "seed": train_config.seed,
-            "train_seconds": round(result.seconds, 3),
-            "final_loss": result.history[-1]["loss"] if result.history else None,
-            "test": nan_to_none(metrics),
-            "train": to_jsonable(train_config),
-            "recipe": {k: v for k, v in recipe_record.items() if k != "validation_ids"},
-            "world_size": result.world_size,
-            "samples_per_second": round(result.samples_per_second, 1),
-            "amp": bool(args.amp),
-            "resumed_from_step": result.resumed_from_step,
-        }
+        record = _metrics_record(args, train_config, result, metrics, recipe_record)
         result.model.save(args.out, metrics=record, extra={"data": args.data, "recipe": recipe_record})
         record["checkpoint"] = str(Path(args.out))
         return record
+
+
+def _metrics_record(args: argparse.Namespace, train_config, result, metrics: dict, recipe_record: dict) -> dict:
+    """What ``metrics.json`` (and the command's output) says about the run."""
+    from ..config import to_jsonable
+
+    return {
+        "method": args.method,
+        "data": args.data,
+        "seed": train_config.seed,
+        "train_seconds": round(result.seconds, 3),
+        "final_loss": result.history[-1]["loss"] if result.history else None,
+        "test": nan_to_none(metrics),
+        "train": to_jsonable(train_config),
+        "recipe": {k: v for k, v in recipe_record.items() if k != "validation_ids"},
+        "world_size": result.world_size,
+        "samples_per_second": round(result.samples_per_second, 1),
+        "amp": bool(args.amp),
+        "resumed_from_step": result.resumed_from_step,
+    }
+
+
+def interrupted_message(args: argparse.Namespace, err: BaseException | None = None) -> str:
+    """After a Ctrl-C: where the training state of ``train`` with ``args`` is and the exact
+    command that continues from it (``--resume``), or that there is none yet.
+
+    ``err``: the interrupt; a :class:`~fusioncore.training.interrupt.TrainingInterrupted` says
+    which step its state holds, else the state folder's own record is read.
+    """
+    from ..training.interrupt import TrainingInterrupted
+    from ..training.resume import STATE_JSON, find_state
+
+    folder = Path(args.out) / TRAINING_STATE_DIR
+    found = find_state(folder)
+    if found is None:
+        return ("no training state had been written yet, so there is nothing to resume; run the same command again "
+                f"to start afresh (--state-every N keeps a state in {folder} every N optimiser steps)")
+    if isinstance(err, TrainingInterrupted):
+        step, total, finished = err.global_step, err.total_steps, err.global_step >= err.total_steps
+    else:
+        progress = json.loads((found / STATE_JSON).read_text())["progress"]
+        step, total, finished = progress["global_step"], progress["total_steps"], bool(progress.get("finished"))
+    kept = f"the training state after optimiser step {step} of {total} is kept in {folder}"
+    if finished:
+        kept += " (training had finished; resuming evaluates the model and writes the checkpoint)"
+    return f"{kept}. Continue with: {resume_command(args)}"
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The ``fusioncore train`` command line that gives ``args`` again, with ``--resume``: every
+    option that differs from its default, in the order ``--help`` lists them, quoted for a shell."""
+    parser = argparse.ArgumentParser(prog="fusioncore")
+    sub = parser.add_subparsers()
+    add_parser(sub)
+    words = ["fusioncore", "train"]
+    for action in sub.choices["train"]._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        option, value = action.option_strings[-1], getattr(args, action.dest, action.default)
+        if action.dest == "resume":
+            value = True
+        if value is None or value == action.default:
+            continue
+        if action.nargs == 0:  # a flag that is set
+            words.append(option)
+        elif isinstance(value, list):  # a repeatable option
+            for item in value:
+                words += [option, str(item)]
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)
 
 
 def _at_least(low: int, cast, unit: str):

@@ -51,45 +51,13 @@ def assemble_maps(
 
     ``blocks[g]`` is modality ``g`` (the block's positions index that modality's tokens);
     ``valid[m]`` ``(B, L_m)`` the real tokens of present modalities.
-
-    A little over a screen because the self-attention layers and the pooling scatter through the
-    same token offsets and rows; split in two, each half would rebuild them.
     """
-    device = structure.device
     batch = valid[0].shape[0]
-    s = layout.seq_len
-    offsets = layout.offsets
     kv = key_valid(layout, valid)
     mask = structure.to(kv.device)[None] & kv[:, None, :] & kv[:, :, None]
-    f_off, n_f = offsets[-1], layout.n_fusion
-    fusion_pos = (f_off + torch.arange(n_f, device=device)).expand(batch, n_f)
-    all_rows = torch.arange(batch, device=device)
-    layers = []
-    for w in layer_weights:
-        dense = torch.zeros(batch, heads, s, s, device=device)
-        for g, (block, p) in enumerate(zip(blocks, w.blocks)):
-            if p is None:
-                continue
-            pos = block.positions + offsets[g]
-            _scatter(dense, p * block.real()[:, None, :, None], block.rows, pos, pos)
-        if w.fusion is not None:
-            keys = [expand_rows(blocks[g].positions + offsets[g], blocks[g].rows, batch) for g in w.fusion_blocks]
-            _scatter(dense, w.fusion, all_rows, fusion_pos, torch.cat(keys + [fusion_pos], dim=1))
-        layers.append(dense)
-    pooling = None
-    if pool_weights is not None:
-        m, c = layout.n_modalities, layout.n_channels
-        pooling = torch.zeros(batch, heads, m + c, s, device=device)
-        for j, (block, p) in enumerate(zip(blocks, pool_weights.modalities)):
-            if p is None:
-                continue
-            q = torch.full((block.rows.numel(), 1), j, dtype=torch.long, device=device)
-            _scatter(pooling, p, block.rows, q, block.positions + offsets[j])
-        per = layout.tokens_per_channel
-        for ch in range(c):
-            q = torch.full((batch, 1), m + ch, dtype=torch.long, device=device)
-            k = (f_off + ch * per + torch.arange(per, device=device)).expand(batch, per)
-            _scatter(pooling, pool_weights.channels[:, ch], all_rows, q, k)
+    rows = torch.arange(batch, device=structure.device)
+    layers = [_layer_map(layout, blocks, w, heads, rows) for w in layer_weights]
+    pooling = None if pool_weights is None else _pooling_map(layout, blocks, pool_weights, heads, rows)
     channel_modality = None
     if layout.n_channels and layers:
         per_layer = [aggregate_channel_modality(d, layout.token_types(), layout.n_modalities, layout.n_channels) for d in layers]
@@ -102,6 +70,48 @@ def assemble_maps(
         channel_names=list(channel_names),
         pooling=pooling,
     )
+
+
+def _fusion_positions(layout: TokenLayout, rows: Tensor) -> Tensor:
+    """``(B, n_fusion)``: the sequence positions of the fusion (channel) tokens, for every row."""
+    n_f = layout.n_fusion
+    return (layout.offsets[-1] + torch.arange(n_f, device=rows.device)).expand(rows.numel(), n_f)
+
+
+def _layer_map(layout: TokenLayout, blocks: list[TokenBlock], weights: BlockWeights, heads: int, rows: Tensor) -> Tensor:
+    """One self-attention layer's ``(B, H, S, S)`` map: each modality's block on its own positions
+    (padding rows zeroed), then the fusion tokens' rows over the keys they attended."""
+    batch, offsets, s = rows.numel(), layout.offsets, layout.seq_len
+    dense = torch.zeros(batch, heads, s, s, device=rows.device)
+    for g, (block, p) in enumerate(zip(blocks, weights.blocks)):
+        if p is None:
+            continue
+        pos = block.positions + offsets[g]
+        _scatter(dense, p * block.real()[:, None, :, None], block.rows, pos, pos)
+    if weights.fusion is not None:
+        fusion_pos = _fusion_positions(layout, rows)
+        keys = [expand_rows(blocks[g].positions + offsets[g], blocks[g].rows, batch) for g in weights.fusion_blocks]
+        _scatter(dense, weights.fusion, rows, fusion_pos, torch.cat(keys + [fusion_pos], dim=1))
+    return dense
+
+
+def _pooling_map(layout: TokenLayout, blocks: list[TokenBlock], weights: PoolWeights, heads: int, rows: Tensor) -> Tensor:
+    """The return tokens' ``(B, H, M + C, S)`` map: query ``j`` pools modality ``j``'s tokens,
+    query ``M + c`` channel ``c``'s fusion tokens."""
+    batch, device = rows.numel(), rows.device
+    m, c = layout.n_modalities, layout.n_channels
+    pooling = torch.zeros(batch, heads, m + c, layout.seq_len, device=device)
+    for j, (block, p) in enumerate(zip(blocks, weights.modalities)):
+        if p is None:
+            continue
+        q = torch.full((block.rows.numel(), 1), j, dtype=torch.long, device=device)
+        _scatter(pooling, p, block.rows, q, block.positions + layout.offsets[j])
+    per, f_off = layout.tokens_per_channel, layout.offsets[-1]
+    for ch in range(c):
+        q = torch.full((batch, 1), m + ch, dtype=torch.long, device=device)
+        k = (f_off + ch * per + torch.arange(per, device=device)).expand(batch, per)
+        _scatter(pooling, weights.channels[:, ch], rows, q, k)
+    return pooling
 
 
 def channel_modality_per_layer(maps: AttentionMaps, n_modalities: int) -> Tensor:

@@ -12,12 +12,16 @@ rank computes the same full batch). Optional bf16 autocast (``amp``) and trainin
 checkpoints (``state_dir``/``state_every``/``resume``, see :mod:`fusioncore.training.resume`)
 work in both modes. With one process and no state options the loop is exactly the
 single-process loop it always was (same batches, same random streams, same numbers).
+
+:class:`TrainingRun` is the loop as named steps (prepare, one epoch, one step, the end of an
+epoch, a training state, the result) so each can be tested alone; :func:`fit` runs it in one
+call. The maths of a step lives in :mod:`fusioncore.training.steps`; Ctrl-C handling in
+:mod:`fusioncore.training.interrupt`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 import warnings
@@ -29,31 +33,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import SelectionConfig, TrainConfig, from_jsonable, to_jsonable
+from ..config import SelectionConfig, TrainConfig, to_jsonable
 from ..data.dataset import MultimodalDataset, to_batch
 from ..data.image_reference import ImageReference
 from ..data.preprocessing import IdentityTransform, MinMaxScaler
 from ..device import select_device
-from ..types import Batch
-from .distributed import (
-    DistContext,
-    all_gather_bytes,
-    all_gather_json,
-    all_reduce_mean,
-    current_context,
-    epoch_batches,
-    resolve_device,
-)
+from .distributed import DistContext, all_gather_json, current_context, epoch_batches, resolve_device
+from .interrupt import StepEndInterrupt, TrainingInterrupted
 from .resume import (
+    TrainingState,
     check_same_run,
+    config_with_defaults,
+    data_fingerprint,
     find_state,
     load_training_state,
-    numpy_global_state,
+    restore_rng,
+    rng_snapshot,
     save_training_state,
-    set_numpy_global_state,
 )
 from .seeding import seed_everything
 from .selection import EpochSelector, validation_scores
+from .steps import ForwardLoss, drop_modalities, epoch_means, make_optimizer, make_scheduler, optimiser_step
 
 
 @dataclass
@@ -112,169 +112,328 @@ def inverse_frequency_weights(data: MultimodalDataset) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use adam or adamw")
+@dataclass(frozen=True)
+class Validation:
+    """The split held out from the training data (never the test split) and how an epoch is
+    selected on it (:func:`fit`'s ``validation`` and ``selection``, which come as a pair)."""
+
+    data: MultimodalDataset
+    selection: SelectionConfig
 
 
-def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    """``(scheduler, per_step)``: StepLR steps per epoch (as MM-dynamics), cosine per step."""
-    if cfg.scheduler == "none":
-        return None, False
-    if cfg.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma), False
-    if cfg.scheduler == "cosine":
-        total = max(cfg.epochs * steps_per_epoch, 1)
-        warmup = min(cfg.warmup_steps, total - 1)
+@dataclass(frozen=True)
+class StateCheckpoints:
+    """Where training states go (``folder``), every how many optimiser steps (``every``; 0 = at a
+    Ctrl-C only) and whether to continue from the state found there (``resume``)."""
 
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / max(warmup, 1)
-            progress = (step - warmup) / max(total - warmup, 1)
-            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    folder: Path | None = None
+    every: int = 0
+    resume: bool = False
 
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True
-    raise ValueError(f"unknown scheduler {cfg.scheduler!r}: use step, cosine or none")
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise ValueError(f"state_every must be >= 0 optimiser steps, got {self.every}")
+        if (self.every or self.resume) and self.folder is None:
+            raise ValueError("state_every / resume need a state_dir to write / read training states")
 
 
-def drop_modalities(batch: Batch, rate: float, generator: torch.Generator, *, shard: tuple[int, int] = (0, 1)) -> Batch:
-    """Randomly hide present modalities with probability ``rate``, keeping >= 1 per sample.
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run trains, besides what it trains (the fields are :func:`fit`'s options of the same names)."""
 
-    ``shard=(rank, world_size)``: ``batch`` is this rank's part of a global batch whose row
-    ``rank + world_size * j`` is local row ``j`` (see :func:`~fusioncore.training.distributed.epoch_batches`).
-    The mask is drawn for the whole global batch from the generator every rank shares and
-    the rank keeps its rows, so a sharded run hides exactly what a single-process run would.
-    """
-    if rate <= 0:
-        return batch
-    rank, world = shard
-    rows, m = batch.present.shape
-    draw = torch.rand((rows * world, m), generator=generator)[rank::world]
-    keep = (draw >= rate).to(batch.present.device) & batch.present
-    empty = ~keep.any(dim=1)
-    keep[empty] = batch.present[empty]
-    return batch.with_present(keep)
+    device: str | torch.device | None = "cpu"
+    preprocessing: str | dict = "auto"
+    eval_data: MultimodalDataset | None = None
+    progress: bool = True
+    amp: bool = False
+    distributed: bool | None = None
+    on_step: Callable[[int, dict], None] | None = None
+    stop_after_epochs: int | None = None
 
 
-def _with_defaults(stored: Any, current: Any) -> Any:
-    """A config stored in a training state, completed with the defaults of fields added since it
-    was written (new fields default to the old behaviour), so an older state still resumes.
-    Anything that does not parse is returned as it is and reported by ``check_same_run``."""
-    if not isinstance(stored, dict):
-        return stored
-    try:
-        return to_jsonable(from_jsonable(type(current), stored, "training state"))
-    except (TypeError, ValueError):
-        return stored
+class TrainingRun:
+    """One training run as named steps, each of which can be called (and tested) alone.
 
-
-class _ForwardLoss(torch.nn.Module):
-    """``model(batch)`` and ``model.loss(output, batch)`` as one module call.
-
-    DistributedDataParallel tracks the parameters reached from its wrapped module's output;
-    some methods have parameters used only in their loss (MCA's learnable contrastive
-    temperature), so the loss must be computed inside the wrapped call. ``amp`` runs both
-    under bf16 autocast (the backward pass is left outside, as autocast recommends).
+    :meth:`run` is :meth:`prepare` (process group, seeds and device; the model's preprocessing
+    and class weights; optimiser and scheduler; the resumed position), then :meth:`run_epoch`
+    per epoch -- :meth:`train_step` per batch and :meth:`end_epoch` after the last (schedule,
+    epoch means, evaluation, epoch selection) -- with :meth:`save_state` every ``states.every``
+    steps and :meth:`checkpoint_on_interrupt` after a Ctrl-C, and last :meth:`finish` (the
+    selected weights, eval mode, the :class:`FitResult`). :func:`fit` is this class behind the
+    function's signature; the steps run in the order the single loop ran them, so the random
+    streams, batches and numbers are the same.
     """
 
-    def __init__(self, model: torch.nn.Module, amp_device: str | None) -> None:
-        super().__init__()
-        self.model = model
-        self.amp_device = amp_device
+    def __init__(self, model, data: MultimodalDataset, config: TrainConfig, *, settings: RunSettings = RunSettings(),
+                 validation: Validation | None = None, states: StateCheckpoints = StateCheckpoints()) -> None:
+        self.model, self.data, self.config = model, data, config
+        self.settings, self.validation, self.states = settings, validation, states
+        self._check_labels()
+        self.selector = EpochSelector(validation.selection) if validation is not None else None
+        self.history: list[dict] = []
+        self.start_epoch, self.start_batch, self.global_step = 0, 0, 0
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.samples = 0
+        self.stop = False
+        self.resumed_from: int | None = None
+        self.interrupt = StepEndInterrupt(enabled=False)  # replaced by an active one while run() trains
+        self._saved_at: int | None = None
 
-    def forward(self, batch: Batch):
-        if self.amp_device is None:
-            output = self.model(batch)
-            return output, self.model.loss(output, batch)
-        with torch.autocast(device_type=self.amp_device, dtype=torch.bfloat16):
-            output = self.model(batch)
-            return output, self.model.loss(output, batch)
+    def _check_labels(self) -> None:
+        """Refuse unlabelled training data for a model that trains on labels (before any work)."""
+        model, train_data = self.model, self.data
+        if train_data.labels is None and model.needs_labels:
+            raise ValueError(f"{train_data.source or 'training data'} has no labels; supervised training needs them")
 
+    # -- before the first step -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Everything before the first optimiser step; then :meth:`run_epoch` can be called."""
+        self._join_processes()
+        self._prepare_model()
+        self._prepare_optimisation()
+        self.order_state = copy.deepcopy(self.rng.bit_generator.state)  # data order before the next permutation
+        self.meta = self._run_meta()
+        if self.states.resume and find_state(self.states.folder) is not None:
+            self._resume(load_training_state(self.states.folder))
+        self.net = self._wrap()
+        self.bar = tqdm(total=self.config.epochs, initial=self.start_epoch, desc=f"train {self.model.method}",
+                        disable=not (self.settings.progress and self.ctx.is_main), leave=False)
+        self._started = time.perf_counter()
 
-def _step(net, batch: Batch, optimizer, params: list, cfg: TrainConfig, ctx: DistContext | None) -> dict:
-    """One optimiser step; returns ``{"loss": ..., **terms}`` as Python floats.
+    def _join_processes(self) -> None:
+        """The process group (when one is used), this rank's shard, the seeds and the device."""
+        cfg, distributed = self.config, self.settings.distributed
+        ctx = current_context() if distributed is not False else DistContext()
+        if distributed is True and not ctx.enabled:
+            raise ValueError(
+                "distributed=True but no multi-process group is initialised; launch with torchrun and wrap "
+                "training in fusioncore.training.distributed.distributed_session()"
+            )
+        self.ctx, self.sharded = ctx, ctx.enabled and bool(cfg.batch_size)
+        self.rank, self.world = (ctx.rank, ctx.world_size) if self.sharded else (0, 1)
+        self.shard_ctx = ctx if self.sharded else None  # what the collective steps need (None: local)
+        if ctx.enabled and not cfg.batch_size and ctx.is_main:
+            warnings.warn(
+                f"full-batch training (batch_size unset) is not sharded: all {ctx.world_size} processes compute the "
+                "same full batch and only rank 0 writes; launch it without torchrun (see docs/scaling.md)",
+                RuntimeWarning,
+                stacklevel=5,  # fit's caller (fit -> run -> prepare -> here)
+            )
+        self.rng = seed_everything(cfg.seed)
+        if self.sharded and self.rank:
+            # Own dropout streams per rank (rank 0 keeps the single-process stream); the initial
+            # weights are rank 0's in any case (DDP broadcasts them).
+            torch.manual_seed(cfg.seed + 1_000_003 * self.rank)
+        self.torch_gen = torch.Generator().manual_seed(cfg.seed)
+        device = self.settings.device
+        self.device = resolve_device(device, ctx.local_rank) if ctx.enabled else select_device(device)
+        if self.settings.amp and self.device.type not in ("cuda", "cpu"):
+            raise ValueError(f"amp (bf16 autocast) is supported on cuda and cpu, not {self.device.type}")
 
-    Under DDP ``loss`` is averaged over ranks first (the mean over the global batch, as
-    equal-sized local batches make it), so a non-finite loss on any rank stops every rank
-    together instead of leaving the others waiting in the gradient all-reduce. The other terms
-    stay rank-local here (their set can differ between ranks: some depend on which modalities
-    a local batch contains) and are averaged once per epoch (:func:`_epoch_means`).
-    """
-    output, loss = net(batch)
-    total = loss.total.detach().double().reshape(1)
-    if ctx is not None:
-        total = all_reduce_mean(total, ctx)
-    value = float(total[0])
-    if not math.isfinite(value):
-        raise FloatingPointError(f"the loss became {value} (terms: { {k: float(v) for k, v in loss.terms.items()} })")
-    optimizer.zero_grad(set_to_none=True)
-    loss.total.backward()
-    if cfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-    optimizer.step()
-    return {"loss": value, **{k: float(v) for k, v in loss.terms.items()}}
+    def _prepare_model(self) -> None:
+        """Preprocessing fitted on the training data, the training config and class weights set on
+        the model, the model on the device."""
+        model, cfg, train_data = self.model, self.config, self.data
+        model.preprocessing = fit_preprocessing(train_data, self.settings.preprocessing)
+        model.train_config = cfg
+        if model.uses_class_weights:
+            model.class_weights = inverse_frequency_weights(train_data)
+        model.to(self.device)
 
+    def _prepare_optimisation(self) -> None:
+        """The full batch (full-batch training), the step counts, optimiser and scheduler."""
+        cfg = self.config
+        self.full = to_batch(self.data, self.model.preprocessing, self.device) if not cfg.batch_size else None
+        if self.sharded and len(self.data) < self.world:
+            raise ValueError(f"{len(self.data)} training samples cannot be shared by {self.world} processes")
+        self.steps_per_epoch = 1 if self.full is not None else math.ceil((len(self.data) // self.world) / cfg.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.params = list(self.model.parameters())
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.scheduler, self.per_step = make_scheduler(self.optimizer, cfg, self.steps_per_epoch)
 
-def _epoch_means(sums: dict[str, float], count: int, ctx: DistContext | None, device: torch.device) -> dict[str, float]:
-    """Epoch means of the step records: ``sum / steps``, and under DDP also over ranks.
+    def _run_meta(self) -> dict[str, Any]:
+        """What a training state records of the run, so that resuming a different run is refused."""
+        return {
+            "method": self.model.method,
+            "model_config": to_jsonable(self.model.config),
+            "train_config": to_jsonable(self.config),
+            "world_size": self.world,
+            "n_train": len(self.data),
+            "train_ids": data_fingerprint(self.data.sample_ids),
+            "amp": bool(self.settings.amp),
+            "selection": None if self.validation is None else to_jsonable(self.validation.selection),
+        }
 
-    ``loss`` is already global per step. Every other term is summed over ranks and divided by
-    ``world_size * steps`` -- for a per-sample-mean term, the single-process epoch mean; a term
-    a rank did not report counts as 0 there, as a step without it does in a single process.
-    """
-    count = max(count, 1)
-    if ctx is None:
-        return {key: value / count for key, value in sums.items()}
-    names: list[str] = []
-    for keys in all_gather_json([k for k in sums if k != "loss"], ctx, device):
-        names.extend(k for k in keys if k not in names)
-    local = torch.tensor([sums.get(k, 0.0) for k in names], dtype=torch.float64, device=device)
-    totals = all_reduce_mean(local, ctx).tolist() if names else []
-    return {"loss": sums.get("loss", 0.0) / count, **{k: v / count for k, v in zip(names, totals)}}
+    def _resume(self, state: TrainingState) -> None:
+        """Continue from ``state``: weights, optimiser, scheduler, random streams, position, selection."""
+        for key, current in (("model_config", self.model.config), ("train_config", self.config)):
+            state.meta[key] = config_with_defaults(state.meta.get(key), current)
+        check_same_run(state, self.meta)
+        self.model.load_state_dict(state.model, strict=True)
+        self.optimizer.load_state_dict(state.optimizer)
+        if self.scheduler is not None and state.scheduler is not None:
+            self.scheduler.load_state_dict(state.scheduler)
+        restore_rng(state.rng, self.rank, self.device, self.rng, self.torch_gen)
+        self.order_state = copy.deepcopy(self.rng.bit_generator.state)
+        pos = state.progress
+        self.start_epoch, self.start_batch, self.global_step = pos["epoch"], pos["batch"], pos["global_step"]
+        rank_sums = pos["sums"]  # one dict per rank: terms are rank-local until the epoch ends
+        self.sums = dict(rank_sums[self.rank] if self.rank < len(rank_sums) else rank_sums[0])
+        self.count, self.history = pos["count"], list(pos["history"])
+        if self.selector is not None and pos.get("selection"):
+            self.selector.load_state(pos["selection"])
+            if self.selector.stopped:
+                self.start_epoch = self.config.epochs  # the run had already stopped early: nothing left to train
+        self.resumed_from = self.global_step
 
+    def _wrap(self) -> torch.nn.Module:
+        """Forward + loss as one module, inside DistributedDataParallel when sharded."""
+        runner = ForwardLoss(self.model, self.device.type if self.settings.amp else None)
+        if not self.sharded:
+            return runner
+        from torch.nn.parallel import DistributedDataParallel
 
-def _data_fingerprint(data: MultimodalDataset) -> str:
-    """Short hash of the training sample ids (a resumed run must see the same samples)."""
-    return hashlib.sha256("\n".join(data.sample_ids).encode()).hexdigest()[:16]
+        return DistributedDataParallel(
+            runner,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            # A modality absent from a whole local batch can leave its encoder without a gradient.
+            find_unused_parameters=True,
+        )
 
+    # -- training ----------------------------------------------------------------------------------
+    def run(self) -> FitResult:
+        """Prepare, train epoch by epoch until the end (or an early stop), finish."""
+        self.prepare()
+        stop_after = self.settings.stop_after_epochs
+        end_epoch = self.config.epochs if stop_after is None else min(self.config.epochs, stop_after)
+        try:
+            with StepEndInterrupt(enabled=self.states.folder is not None and not self.sharded) as self.interrupt:
+                for epoch in range(self.start_epoch, end_epoch):
+                    if self.run_epoch(epoch):
+                        break
+        finally:
+            self.bar.close()
+        return self.finish()
 
-def _rng_snapshot(ctx: DistContext | None, device: torch.device, dropout_gen: torch.Generator, order_state: dict) -> dict[str, Any]:
-    """Every random stream the loop depends on. Torch CPU/CUDA states are per rank (gathered)."""
-    gather_ctx = ctx if ctx is not None else DistContext()
-    snapshot: dict[str, Any] = {
-        "torch_cpu": all_gather_bytes(torch.get_rng_state(), gather_ctx, device),
-        "modality_dropout": dropout_gen.get_state(),
-        "data_order": copy.deepcopy(order_state),
-    }
-    if device.type == "cuda":
-        snapshot["torch_cuda"] = all_gather_bytes(torch.cuda.get_rng_state(device), gather_ctx, device)
-    np_meta, np_keys = numpy_global_state()
-    snapshot["numpy_global"] = {"meta": np_meta, "keys": np_keys}
-    import random
+    def run_epoch(self, epoch: int) -> bool:
+        """Train epoch ``epoch`` (0-based; from the resumed batch when it is the first); True = stop now."""
+        self.net.train()
+        if self.full is None:
+            self.order_state = copy.deepcopy(self.rng.bit_generator.state)
+            batches = epoch_batches(self.rng.permutation(len(self.data)), self.config.batch_size, self.rank, self.world)
+        else:
+            batches = [None]
+        first = self.start_batch if epoch == self.start_epoch else 0
+        if first == 0:
+            self.sums, self.count = {}, 0
+        every = self.states.every
+        for k in range(first, len(batches)):
+            record = self.train_step(epoch + k / len(batches), batches[k])
+            last = k == len(batches) - 1
+            if last:
+                self.end_epoch(epoch)
+            if every and (self.global_step % every == 0 or self.global_step == self.total_steps or self.stop):
+                self.save_state(epoch, k, last)
+            if self.settings.on_step is not None:
+                self.settings.on_step(self.global_step, record)
+            if self.interrupt.requested:
+                self.checkpoint_on_interrupt(epoch, k, last)
+        return self.stop
 
-    snapshot["python_random"] = random.getstate()
-    return snapshot
+    def train_step(self, position: float, rows: np.ndarray | None) -> dict:
+        """One optimiser step on training rows ``rows`` (None: the full batch) with modality dropout,
+        at ``position`` epochs into training (for losses with a schedule, see FusionModel);
+        adds the step's record to the epoch's sums and steps a per-step schedule."""
+        batch = self.full if rows is None else to_batch(self.data, self.model.preprocessing, self.device, rows)
+        batch = drop_modalities(batch, self.config.modality_dropout, self.torch_gen, shard=(self.rank, self.world))
+        self.model.training_epoch = position
+        record = optimiser_step(self.net, batch, self.optimizer, self.params, self.config, self.shard_ctx)
+        self.samples += batch.size * self.world
+        for key, value in record.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+        self.global_step += 1
+        if self.scheduler is not None and self.per_step:
+            self.scheduler.step()
+        return record
 
+    def end_epoch(self, epoch: int) -> dict:
+        """After epoch ``epoch``'s last step: a per-epoch schedule step and the history entry (epoch
+        means, evaluation, validation scores); sets :attr:`stop` when selection stops training."""
+        cfg, eval_data = self.config, self.settings.eval_data
+        if self.scheduler is not None and not self.per_step:
+            self.scheduler.step()
+        entry = {"epoch": epoch + 1, **epoch_means(self.sums, self.count, self.shard_ctx, self.device)}
+        if eval_data is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and self.ctx.is_main:
+            from .evaluate import evaluate_model
 
-def _restore_rng(rng_state: dict, rank: int, device: torch.device, data_rng: np.random.Generator,
-                 dropout_gen: torch.Generator) -> None:
-    import random
+            entry["eval"] = evaluate_model(self.model, eval_data, tcp=False)
+        if self.selector is not None:
+            entry["val"] = validation_scores(self.model, self.validation.data)
+            self.stop = self.selector.update(epoch + 1, entry["val"], self.model)
+        self.history.append(entry)
+        self.bar.update(1)
+        self.bar.set_postfix(_postfix(entry, self.selector))
+        return entry
 
-    def mine(states: list) -> torch.Tensor:
-        return states[rank] if rank < len(states) else states[0]
+    # -- training states ---------------------------------------------------------------------------
+    def save_state(self, epoch: int, k: int, last: bool) -> None:
+        """Write the training state after step ``k`` of epoch ``epoch`` (``last``: the epoch's last
+        step), so that a resumed run starts with the next step (rank 0 writes; all ranks gather)."""
+        if last:
+            self.order_state = copy.deepcopy(self.rng.bit_generator.state)
+        next_epoch, next_batch = (epoch + 1, 0) if last else (epoch, k + 1)
+        snapshot = rng_snapshot(self.shard_ctx, self.device, self.torch_gen, self.order_state)
+        rank_sums = all_gather_json(self.sums, self.ctx, self.device) if self.sharded else [self.sums]
+        self._saved_at = self.global_step
+        if not self.ctx.is_main:
+            return
+        save_training_state(
+            self.states.folder,
+            model_state=self.model.state_dict(),
+            optimizer_state=self.optimizer.state_dict(),
+            scheduler_state=None if self.scheduler is None else self.scheduler.state_dict(),
+            progress={
+                "epoch": next_epoch, "batch": next_batch, "global_step": self.global_step,
+                "total_steps": self.total_steps,
+                "finished": self.global_step >= self.total_steps or (self.selector is not None and self.selector.stopped),
+                "sums": rank_sums, "count": self.count, "history": self.history,
+                "selection": None if self.selector is None else self.selector.state(),
+            },
+            rng=snapshot,
+            meta=self.meta,
+        )
 
-    torch.set_rng_state(mine(rng_state["torch_cpu"]))
-    if device.type == "cuda" and "torch_cuda" in rng_state:
-        torch.cuda.set_rng_state(mine(rng_state["torch_cuda"]), device)
-    dropout_gen.set_state(rng_state["modality_dropout"])
-    data_rng.bit_generator.state = rng_state["data_order"]
-    set_numpy_global_state(rng_state["numpy_global"]["meta"], rng_state["numpy_global"]["keys"])
-    py = rng_state["python_random"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
+    def checkpoint_on_interrupt(self, epoch: int, k: int, last: bool) -> None:
+        """Ctrl-C came during step ``k`` of epoch ``epoch``: keep its state (unless it was just
+        written) and stop with :class:`TrainingInterrupted`, which says where the state is."""
+        if self._saved_at != self.global_step:
+            self.save_state(epoch, k, last)
+        raise TrainingInterrupted(self.states.folder, self.global_step, self.total_steps)
+
+    # -- after the last step -----------------------------------------------------------------------
+    def finish(self) -> FitResult:
+        """The selected epoch's weights restored, the model in eval mode, the :class:`FitResult`."""
+        if self.selector is not None:
+            self.selector.restore(self.model)
+        self.model.training_epoch = None
+        seconds = time.perf_counter() - self._started
+        self.model.eval()
+        selection = None
+        if self.selector is not None:
+            selection = self.selector.summary(self.validation.data, self.history[-1]["epoch"] if self.history else 0)
+        return FitResult(
+            model=self.model,
+            history=self.history,
+            seconds=seconds,
+            world_size=self.world,
+            steps=self.global_step,
+            samples_per_second=self.samples / seconds if seconds > 0 and self.samples else 0.0,
+            resumed_from_step=self.resumed_from,
+            selection=selection,
+        )
 
 
 def fit(
@@ -299,13 +458,16 @@ def fit(
     """Train ``model`` on ``train_data``; returns the model (eval mode) and per-epoch history.
 
     Sets ``model.preprocessing`` (fitted on the training data unless given), ``model.train_config``
-    and, for configs with ``class_weighted=True``, inverse-frequency class weights.
+    and, for configs with ``class_weighted=True``, inverse-frequency class weights. A
+    :class:`TrainingRun` does the work; this function keeps the one-call form.
 
     amp:          bf16 autocast for forward + loss (CUDA; also accepted on CPU).
     state_dir:    folder for training-state checkpoints (model, optimiser, scheduler, RNG states,
                   position), written by rank 0 every ``state_every`` optimiser steps and at the
                   end; ``resume=True`` continues from the state there if one exists (else starts
-                  afresh) and refuses a state from a different run.
+                  afresh) and refuses a state from a different run. With a ``state_dir``, Ctrl-C
+                  in the main thread (not sharded) stops when the current step ends, writes its
+                  state and raises :class:`TrainingInterrupted` (:mod:`fusioncore.training.interrupt`).
     distributed:  None = use the default process group when one is initialised (torchrun);
                   False = train locally even then; True = require one.
     on_step:      ``callback(global_step, record)`` after every optimiser step (and after the
@@ -318,191 +480,14 @@ def fit(
     stop_after_epochs: end after this many epochs, the schedule still laid out for
                   ``train_config.epochs`` (a refit for a validation-selected epoch count).
     """
-    cfg = train_config
     if (validation is None) != (selection is None):
         raise ValueError("epoch selection needs both a validation split and a SelectionConfig")
-    if train_data.labels is None and model.needs_labels:
-        raise ValueError(f"{train_data.source or 'training data'} has no labels; supervised training needs them")
-    if state_every < 0:
-        raise ValueError(f"state_every must be >= 0 optimiser steps, got {state_every}")
-    if (state_every or resume) and state_dir is None:
-        raise ValueError("state_every / resume need a state_dir to write / read training states")
-    ctx = current_context() if distributed is not False else DistContext()
-    if distributed is True and not ctx.enabled:
-        raise ValueError(
-            "distributed=True but no multi-process group is initialised; launch with torchrun and wrap "
-            "training in fusioncore.training.distributed.distributed_session()"
-        )
-    sharded = ctx.enabled and bool(cfg.batch_size)
-    rank, world = (ctx.rank, ctx.world_size) if sharded else (0, 1)
-    if ctx.enabled and not cfg.batch_size and ctx.is_main:
-        warnings.warn(
-            f"full-batch training (batch_size unset) is not sharded: all {ctx.world_size} processes compute the "
-            "same full batch and only rank 0 writes; launch it without torchrun (see docs/scaling.md)",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    rng = seed_everything(cfg.seed)
-    if sharded and rank:
-        # Own dropout streams per rank (rank 0 keeps the single-process stream); the initial
-        # weights are rank 0's in any case (DDP broadcasts them).
-        torch.manual_seed(cfg.seed + 1_000_003 * rank)
-    torch_gen = torch.Generator().manual_seed(cfg.seed)
-    device = resolve_device(device, ctx.local_rank) if ctx.enabled else select_device(device)
-    if amp and device.type not in ("cuda", "cpu"):
-        raise ValueError(f"amp (bf16 autocast) is supported on cuda and cpu, not {device.type}")
-    model.preprocessing = fit_preprocessing(train_data, preprocessing)
-    model.train_config = cfg
-    if model.uses_class_weights:
-        model.class_weights = inverse_frequency_weights(train_data)
-    model.to(device)
-    full = to_batch(train_data, model.preprocessing, device) if not cfg.batch_size else None
-    if sharded and len(train_data) < world:
-        raise ValueError(f"{len(train_data)} training samples cannot be shared by {world} processes")
-    steps_per_epoch = 1 if full is not None else math.ceil((len(train_data) // world) / cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
-    params = [p for p in model.parameters()]
-    optimizer = make_optimizer(model, cfg)
-    scheduler, per_step = make_scheduler(optimizer, cfg, steps_per_epoch)
-
-    history: list[dict] = []
-    start_epoch, start_batch, global_step = 0, 0, 0
-    sums: dict[str, float] = {}
-    count = 0
-    resumed_from: int | None = None
-    order_state = copy.deepcopy(rng.bit_generator.state)  # data-order generator before the next permutation
-    meta = {
-        "method": model.method,
-        "model_config": to_jsonable(model.config),
-        "train_config": to_jsonable(cfg),
-        "world_size": world,
-        "n_train": len(train_data),
-        "train_ids": _data_fingerprint(train_data),
-        "amp": bool(amp),
-        "selection": None if selection is None else to_jsonable(selection),
-    }
-    selector = EpochSelector(selection) if selection is not None else None
-    if resume and find_state(state_dir) is not None:
-        state = load_training_state(state_dir)
-        for key, current in (("model_config", model.config), ("train_config", cfg)):
-            state.meta[key] = _with_defaults(state.meta.get(key), current)
-        check_same_run(state, meta)
-        model.load_state_dict(state.model, strict=True)
-        optimizer.load_state_dict(state.optimizer)
-        if scheduler is not None and state.scheduler is not None:
-            scheduler.load_state_dict(state.scheduler)
-        _restore_rng(state.rng, rank, device, rng, torch_gen)
-        order_state = copy.deepcopy(rng.bit_generator.state)
-        pos = state.progress
-        start_epoch, start_batch, global_step = pos["epoch"], pos["batch"], pos["global_step"]
-        rank_sums = pos["sums"]  # one dict per rank: terms are rank-local until the epoch ends
-        sums = dict(rank_sums[rank] if rank < len(rank_sums) else rank_sums[0])
-        count, history = pos["count"], list(pos["history"])
-        if selector is not None and pos.get("selection"):
-            selector.load_state(pos["selection"])
-        resumed_from = global_step
-
-    runner = _ForwardLoss(model, device.type if amp else None)
-    net: torch.nn.Module = runner
-    if sharded:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(
-            runner,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            # A modality absent from a whole local batch can leave its encoder without a gradient.
-            find_unused_parameters=True,
-        )
-
-    def write_state(next_epoch: int, next_batch: int) -> None:
-        snapshot = _rng_snapshot(ctx if sharded else None, device, torch_gen, order_state)
-        rank_sums = all_gather_json(sums, ctx, device) if sharded else [sums]
-        if not ctx.is_main:
-            return
-        save_training_state(
-            state_dir,
-            model_state=model.state_dict(),
-            optimizer_state=optimizer.state_dict(),
-            scheduler_state=None if scheduler is None else scheduler.state_dict(),
-            progress={
-                "epoch": next_epoch, "batch": next_batch, "global_step": global_step, "total_steps": total_steps,
-                "finished": global_step >= total_steps or (selector is not None and selector.stopped),
-                "sums": rank_sums, "count": count, "history": history,
-                "selection": None if selector is None else selector.state(),
-            },
-            rng=snapshot,
-            meta=meta,
-        )
-
-    if selector is not None and selector.stopped:
-        start_epoch = cfg.epochs  # the interrupted run had already stopped early: nothing left to train
-    samples = 0
-    stop = False
-    start = time.perf_counter()
-    bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=f"train {model.method}",
-               disable=not (progress and ctx.is_main), leave=False)
-    end_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
-    for epoch in range(start_epoch, end_epoch):
-        net.train()
-        if full is None:
-            order_state = copy.deepcopy(rng.bit_generator.state)
-            batches = epoch_batches(rng.permutation(len(train_data)), cfg.batch_size, rank, world)
-        else:
-            batches = [None]
-        first = start_batch if epoch == start_epoch else 0
-        if first == 0:
-            sums, count = {}, 0
-        for k in range(first, len(batches)):
-            batch = full if full is not None else to_batch(train_data, model.preprocessing, device, batches[k])
-            batch = drop_modalities(batch, cfg.modality_dropout, torch_gen, shard=(rank, world))
-            model.training_epoch = epoch + k / len(batches)  # for losses with a schedule (see FusionModel)
-            record = _step(net, batch, optimizer, params, cfg, ctx if sharded else None)
-            samples += batch.size * world
-            for key, value in record.items():
-                sums[key] = sums.get(key, 0.0) + value
-            count += 1
-            global_step += 1
-            if scheduler is not None and per_step:
-                scheduler.step()
-            last = k == len(batches) - 1
-            if last:
-                if scheduler is not None and not per_step:
-                    scheduler.step()
-                entry = {"epoch": epoch + 1, **_epoch_means(sums, count, ctx if sharded else None, device)}
-                if eval_data is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and ctx.is_main:
-                    from .evaluate import evaluate_model
-
-                    entry["eval"] = evaluate_model(model, eval_data, tcp=False)
-                if selector is not None:
-                    entry["val"] = validation_scores(model, validation)
-                    stop = selector.update(epoch + 1, entry["val"], model)
-                history.append(entry)
-                bar.update(1)
-                bar.set_postfix(_postfix(entry, selector))
-            if state_every and (global_step % state_every == 0 or global_step == total_steps or stop):
-                if last:
-                    order_state = copy.deepcopy(rng.bit_generator.state)
-                write_state(epoch + 1 if last else epoch, 0 if last else k + 1)
-            if on_step is not None:
-                on_step(global_step, record)
-        if stop:
-            break
-    bar.close()
-    if selector is not None:
-        selector.restore(model)
-    model.training_epoch = None
-    seconds = time.perf_counter() - start
-    model.eval()
-    return FitResult(
-        model=model,
-        history=history,
-        seconds=seconds,
-        world_size=world,
-        steps=global_step,
-        samples_per_second=samples / seconds if seconds > 0 and samples else 0.0,
-        resumed_from_step=resumed_from,
-        selection=None if selector is None else selector.summary(validation, history[-1]["epoch"] if history else 0),
-    )
+    settings = RunSettings(device=device, preprocessing=preprocessing, eval_data=eval_data, progress=progress, amp=amp,
+                           distributed=distributed, on_step=on_step, stop_after_epochs=stop_after_epochs)
+    states = StateCheckpoints(None if state_dir is None else Path(state_dir), state_every, resume)
+    run = TrainingRun(model, train_data, train_config, settings=settings,
+                      validation=None if validation is None else Validation(validation, selection), states=states)
+    return run.run()
 
 
 def _postfix(entry: dict, selector: EpochSelector | None) -> dict[str, str]:

@@ -20,8 +20,11 @@ as model checkpoints), so a kill during the write leaves the previous state inta
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
 
 from ..atomic_folder import recover_interrupted, write_folder
+from ..config import from_jsonable, to_jsonable
+from .distributed import DistContext, all_gather_bytes
 
 STATE_FORMAT = 1
 STATE_JSON = "state.json"
@@ -114,6 +119,57 @@ def numpy_global_state() -> tuple[dict, torch.Tensor]:
 def set_numpy_global_state(meta: dict, keys: torch.Tensor) -> None:
     words = keys.numpy().view(np.uint32)
     np.random.set_state((meta["name"], words, meta["pos"], meta["has_gauss"], meta["cached_gaussian"]))
+
+
+# --------------------------------------------------------------------------- what the loop stores
+def config_with_defaults(stored: Any, current: Any) -> Any:
+    """A config stored in a training state, completed with the defaults of fields added since it
+    was written (new fields default to the old behaviour), so an older state still resumes.
+    Anything that does not parse is returned as it is and reported by ``check_same_run``."""
+    if not isinstance(stored, dict):
+        return stored
+    try:
+        return to_jsonable(from_jsonable(type(current), stored, "training state"))
+    except (TypeError, ValueError):
+        return stored
+
+
+def data_fingerprint(sample_ids) -> str:
+    """Short hash of the training sample ids (a resumed run must see the same samples)."""
+    return hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()[:16]
+
+
+def rng_snapshot(ctx: DistContext | None, device: torch.device, dropout_gen: torch.Generator, order_state: dict) -> dict[str, Any]:
+    """Every random stream the loop depends on. Torch CPU/CUDA states are per rank (gathered)."""
+    gather_ctx = ctx if ctx is not None else DistContext()
+    snapshot: dict[str, Any] = {
+        "torch_cpu": all_gather_bytes(torch.get_rng_state(), gather_ctx, device),
+        "modality_dropout": dropout_gen.get_state(),
+        "data_order": copy.deepcopy(order_state),
+    }
+    if device.type == "cuda":
+        snapshot["torch_cuda"] = all_gather_bytes(torch.cuda.get_rng_state(device), gather_ctx, device)
+    np_meta, np_keys = numpy_global_state()
+    snapshot["numpy_global"] = {"meta": np_meta, "keys": np_keys}
+    snapshot["python_random"] = random.getstate()
+    return snapshot
+
+
+def restore_rng(rng_state: dict, rank: int, device: torch.device, data_rng: np.random.Generator,
+                dropout_gen: torch.Generator) -> None:
+    """Put back every random stream of :func:`rng_snapshot` (this rank's torch states)."""
+
+    def mine(states: list) -> torch.Tensor:
+        return states[rank] if rank < len(states) else states[0]
+
+    torch.set_rng_state(mine(rng_state["torch_cpu"]))
+    if device.type == "cuda" and "torch_cuda" in rng_state:
+        torch.cuda.set_rng_state(mine(rng_state["torch_cuda"]), device)
+    dropout_gen.set_state(rng_state["modality_dropout"])
+    data_rng.bit_generator.state = rng_state["data_order"]
+    set_numpy_global_state(rng_state["numpy_global"]["meta"], rng_state["numpy_global"]["keys"])
+    py = rng_state["python_random"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
 
 
 # --------------------------------------------------------------------------- the state folder
@@ -233,11 +289,15 @@ __all__ = [
     "ResumeError",
     "TrainingState",
     "check_same_run",
+    "config_with_defaults",
+    "data_fingerprint",
     "decode_nested",
     "encode_nested",
     "find_state",
     "load_training_state",
     "numpy_global_state",
+    "restore_rng",
+    "rng_snapshot",
     "save_training_state",
     "set_numpy_global_state",
 ]

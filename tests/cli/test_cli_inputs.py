@@ -111,7 +111,11 @@ def test_ctrl_c_during_training_exits_cleanly_and_keeps_the_last_state(tmp_path)
     assert proc.returncode == 130 and "fusioncore train: interrupted" in err and "Traceback" not in err
     from fusioncore.training.resume import load_training_state
 
-    assert load_training_state(out / "training_state").progress["global_step"] >= 5
+    step = load_training_state(out / "training_state").progress["global_step"]
+    assert step >= 5
+    # the state of the step Ctrl-C stopped at, and the command that continues from it
+    assert f"the training state after optimiser step {step} of " in err and "Continue with: fusioncore train " in err
+    assert err.rstrip().endswith("--batch-size 8 --quiet --state-every 5 --resume"), err
 
 
 REAL_ACCESS = os.access
