@@ -166,7 +166,7 @@ class TrainingRun:
 
     def __init__(self, model, data: MultimodalDataset, config: TrainConfig, *, settings: RunSettings = RunSettings(),
                  validation: Validation | None = None, states: StateCheckpoints = StateCheckpoints()) -> None:
-        self.model, self.data, self.config = model, data, config
+        self.model, self.data, self.train_config = model, data, config
         self.settings, self.validation, self.states = settings, validation, states
         self._check_labels()
         self.selector = EpochSelector(validation.selection) if validation is not None else None
@@ -197,13 +197,13 @@ class TrainingRun:
         if self.states.resume and find_state(self.states.folder) is not None:
             self._resume(load_training_state(self.states.folder))
         self.net = self._wrap()
-        self.bar = tqdm(total=self.config.epochs, initial=self.start_epoch, desc=f"train {self.model.method}",
+        self.bar = tqdm(total=self.train_config.epochs, initial=self.start_epoch, desc=f"train {self.model.method}",
                         disable=not (self.settings.progress and self.ctx.is_main), leave=False)
         self._started = time.perf_counter()
 
     def _join_processes(self) -> None:
         """The process group (when one is used), this rank's shard, the seeds and the device."""
-        cfg, distributed = self.config, self.settings.distributed
+        cfg, distributed = self.train_config, self.settings.distributed
         ctx = current_context() if distributed is not False else DistContext()
         if distributed is True and not ctx.enabled:
             raise ValueError(
@@ -234,7 +234,7 @@ class TrainingRun:
     def _prepare_model(self) -> None:
         """Preprocessing fitted on the training data, the training config and class weights set on
         the model, the model on the device."""
-        model, cfg, train_data = self.model, self.config, self.data
+        model, cfg, train_data = self.model, self.train_config, self.data
         model.preprocessing = fit_preprocessing(train_data, self.settings.preprocessing)
         model.train_config = cfg
         if model.uses_class_weights:
@@ -243,7 +243,7 @@ class TrainingRun:
 
     def _prepare_optimisation(self) -> None:
         """The full batch (full-batch training), the step counts, optimiser and scheduler."""
-        cfg = self.config
+        cfg = self.train_config
         self.full = to_batch(self.data, self.model.preprocessing, self.device) if not cfg.batch_size else None
         if self.sharded and len(self.data) < self.world:
             raise ValueError(f"{len(self.data)} training samples cannot be shared by {self.world} processes")
@@ -258,7 +258,7 @@ class TrainingRun:
         return {
             "method": self.model.method,
             "model_config": to_jsonable(self.model.config),
-            "train_config": to_jsonable(self.config),
+            "train_config": to_jsonable(self.train_config),
             "world_size": self.world,
             "n_train": len(self.data),
             "train_ids": data_fingerprint(self.data.sample_ids),
@@ -268,7 +268,7 @@ class TrainingRun:
 
     def _resume(self, state: TrainingState) -> None:
         """Continue from ``state``: weights, optimiser, scheduler, random streams, position, selection."""
-        for key, current in (("model_config", self.model.config), ("train_config", self.config)):
+        for key, current in (("model_config", self.model.config), ("train_config", self.train_config)):
             state.meta[key] = config_with_defaults(state.meta.get(key), current)
         check_same_run(state, self.meta)
         self.model.load_state_dict(state.model, strict=True)
@@ -285,7 +285,7 @@ class TrainingRun:
         if self.selector is not None and pos.get("selection"):
             self.selector.load_state(pos["selection"])
             if self.selector.stopped:
-                self.start_epoch = self.config.epochs  # the run had already stopped early: nothing left to train
+                self.start_epoch = self.train_config.epochs  # the run had already stopped early: nothing left to train
         self.resumed_from = self.global_step
 
     def _wrap(self) -> torch.nn.Module:
@@ -307,7 +307,7 @@ class TrainingRun:
         """Prepare, train epoch by epoch until the end (or an early stop), finish."""
         self.prepare()
         stop_after = self.settings.stop_after_epochs
-        end_epoch = self.config.epochs if stop_after is None else min(self.config.epochs, stop_after)
+        end_epoch = self.train_config.epochs if stop_after is None else min(self.train_config.epochs, stop_after)
         try:
             with StepEndInterrupt(enabled=self.states.folder is not None and not self.sharded) as self.interrupt:
                 for epoch in range(self.start_epoch, end_epoch):
@@ -322,7 +322,7 @@ class TrainingRun:
         self.net.train()
         if self.full is None:
             self.order_state = copy.deepcopy(self.rng.bit_generator.state)
-            batches = epoch_batches(self.rng.permutation(len(self.data)), self.config.batch_size, self.rank, self.world)
+            batches = epoch_batches(self.rng.permutation(len(self.data)), self.train_config.batch_size, self.rank, self.world)
         else:
             batches = [None]
         first = self.start_batch if epoch == self.start_epoch else 0
@@ -347,9 +347,9 @@ class TrainingRun:
         at ``position`` epochs into training (for losses with a schedule, see FusionModel);
         adds the step's record to the epoch's sums and steps a per-step schedule."""
         batch = self.full if rows is None else to_batch(self.data, self.model.preprocessing, self.device, rows)
-        batch = drop_modalities(batch, self.config.modality_dropout, self.torch_gen, shard=(self.rank, self.world))
+        batch = drop_modalities(batch, self.train_config.modality_dropout, self.torch_gen, shard=(self.rank, self.world))
         self.model.training_epoch = position
-        record = optimiser_step(self.net, batch, self.optimizer, self.params, self.config, self.shard_ctx)
+        record = optimiser_step(self.net, batch, self.optimizer, self.params, self.train_config, self.shard_ctx)
         self.samples += batch.size * self.world
         for key, value in record.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
@@ -362,7 +362,7 @@ class TrainingRun:
     def end_epoch(self, epoch: int) -> dict:
         """After epoch ``epoch``'s last step: a per-epoch schedule step and the history entry (epoch
         means, evaluation, validation scores); sets :attr:`stop` when selection stops training."""
-        cfg, eval_data = self.config, self.settings.eval_data
+        cfg, eval_data = self.train_config, self.settings.eval_data
         if self.scheduler is not None and not self.per_step:
             self.scheduler.step()
         entry = {"epoch": epoch + 1, **epoch_means(self.sums, self.count, self.shard_ctx, self.device)}

@@ -56,7 +56,7 @@ def test_prepare_sets_preprocessing_class_weights_and_the_schedule():
     model = _model(data, "mmdynamics", class_weighted=True)
     run = TrainingRun(model, data, fc.TrainConfig(epochs=4, batch_size=7, scheduler="cosine", lr=1e-2), settings=QUIET)
     run.prepare()
-    assert set(model.preprocessing) == {"m0", "m1", "m2"} and model.train_config is run.config
+    assert set(model.preprocessing) == {"m0", "m1", "m2"} and model.train_config is run.train_config
     counts = data.class_counts()
     assert torch.allclose(model.class_weights, torch.tensor(counts.sum() / counts, dtype=torch.float32))
     assert run.full is None and run.steps_per_epoch == math.ceil(30 / 7) and run.total_steps == 4 * 5
