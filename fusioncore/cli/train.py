@@ -162,39 +162,28 @@ def resume_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def _at_least(low: int, cast, unit: str):
-    """An argparse type: a whole number >= ``low`` (argparse names the option in its message)."""
+def _checked(cast, ok, expected: str):
+    """An argparse type: ``cast(text)`` that passes ``ok`` (argparse names the option in its message)."""
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
             value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number of {unit} >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number of {unit} >= {low}, got {text}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
         return value
 
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+def _at_least(low: int, unit: str):
+    """A whole number of ``unit`` >= ``low``."""
+    return _checked(int, lambda v: v >= low, f"a whole number of {unit} >= {low}")
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text}")
-    return value
+_positive_float = _checked(float, lambda v: 0 < v < float("inf"), "a finite number > 0")
+_probability = _checked(float, lambda v: 0.0 <= v < 1.0, "a probability in [0, 1)")
 
 
 def add_parser(sub) -> None:
@@ -207,15 +196,15 @@ def add_parser(sub) -> None:
                    help="default: fits the data's modality kinds and picks the epoch on a validation split carved "
                         "from the training split; paper: the method's published procedure (final epoch)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=_at_least(1, int, "epochs"), help="change the recipe's epoch count (>= 1)")
+    p.add_argument("--epochs", type=_at_least(1, "epochs"), help="change the recipe's epoch count (>= 1)")
     p.add_argument("--lr", type=_positive_float, help="change the recipe's learning rate (> 0)")
-    p.add_argument("--batch-size", type=_at_least(1, int, "samples"), help="change the recipe's mini-batch size (>= 1)")
+    p.add_argument("--batch-size", type=_at_least(1, "samples"), help="change the recipe's mini-batch size (>= 1)")
     p.add_argument("--modality-dropout", type=_probability, help="share of present modalities hidden during training, in [0, 1)")
     p.add_argument("--val-fraction", type=float, help="share of the training split held out for validation (default recipe)")
     p.add_argument("--refit", action="store_true", default=None,
                    help="default recipe: after picking the epoch count on validation, train again on the whole "
                         "training split for that many epochs")
-    p.add_argument("--patience", type=_at_least(0, int, "epochs"),
+    p.add_argument("--patience", type=_at_least(0, "epochs"),
                    help="stop after this many epochs without a better validation score (default recipe; 0 = never)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model hyper-parameter override (repeatable)")
     p.add_argument("--train-param", action="append", metavar="KEY=VALUE", help="training setting override (repeatable)")
