@@ -76,10 +76,9 @@ def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None
     if source == MODEL_SOURCES[0]:
         return _demo_model()
     if source == MODEL_SOURCES[1]:
-        typed = sticky(st.text_input, "model_path", "", bind=URL, label="Checkpoint folder", help=policy.describe(),
-                       placeholder="/path/to/checkpoint (config.json + model.safetensors)").strip()
+        typed = _server_path("model_path", "Checkpoint folder", "/path/to/checkpoint (config.json + model.safetensors)",
+                             "Enter the path of a checkpoint folder.", policy)
         if not typed:
-            st.info("Enter the path of a checkpoint folder.")
             return None
         path = policy.resolve(typed, "checkpoint")
         model, digest = _as_typed(loading.load_model(str(path), loading.checkpoint_key(path)), path, typed)
@@ -95,6 +94,14 @@ def _model_from_sidebar(policy: AccessPolicy) -> tuple[Any, str, str, str | None
     return model, cache.upload_key(digest), upload.name, None, digest
 
 
+def _server_path(key: str, label: str, placeholder: str, empty_hint: str, policy: AccessPolicy) -> str:
+    """A server path typed in the sidebar (kept in the URL); ``""`` after saying what to enter."""
+    typed = sticky(st.text_input, key, "", bind=URL, label=label, help=policy.describe(), placeholder=placeholder).strip()
+    if not typed:
+        st.info(empty_hint)
+    return typed
+
+
 def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any, str, tuple[str, ...] | None] | None:
     options = _offered(DATA_SOURCES, policy)
     source = sticky(st.radio, "data_source", options[0], bind=URL, label="Data", options=options)
@@ -103,10 +110,10 @@ def _data_from_sidebar(model, model_key: str, policy: AccessPolicy) -> tuple[Any
         data, split = loading.load_demo_data(folder)
         return data, cache.demo_data_key(folder), split
     if source == DATA_SOURCES[1]:
-        spec = sticky(st.text_input, "data_path", "", bind=URL, label="Dataset folder or spec", help=policy.describe(),
-                      placeholder="/path/to/tables or mogonet:/path/to/ROSMAP").strip()
+        spec = _server_path("data_path", "Dataset folder or spec", "/path/to/tables or mogonet:/path/to/ROSMAP",
+                            "Enter a dataset folder (one CSV per modality + labels.csv) or a spec like mogonet:DIR.",
+                            policy)
         if not spec:
-            st.info("Enter a dataset folder (one CSV per modality + labels.csv) or a spec like mogonet:DIR.")
             return None
         resolved = resolve_dataset(spec, policy)
         version = dataset_version(resolved)
