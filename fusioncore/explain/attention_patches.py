@@ -18,7 +18,7 @@ head(s) and the reader's tokens, then divided by its total mass on the image, so
 image no attention, e.g. the image was switched off). The total is kept as ``mass``.
 
 :func:`patch_attention_fidelity` scores these maps against the demo cohort's planted patches (the
-AUROC the U-Net gate gets in ``data.synthetic_cohort.explanation_fidelity``).
+AUROC the U-Net gate gets in ``explain.planted.explanation_fidelity``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from torch import Tensor
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
 from ..data.synthetic_cohort import SyntheticCohort
-from ..metrics import binary_auroc
 from ..types import AttentionMaps
+from .planted import planted_auroc
 
 OWN_TOKENS = "tokens"
 RETURN_TOKEN = "return token"
@@ -183,8 +183,8 @@ def cohort_patch_attention(model, data: MultimodalDataset, modality: str, *, bat
 
 
 def patch_attention_fidelity(model, cohort: SyntheticCohort, *, batch_size: int = 16) -> dict:
-    """AUROC of each reader's patch attention against the planted patch masks, over every patch of
-    every sample (as ``heatmap_auroc`` of the U-Net gate), for the model's first image modality.
+    """Pooled AUROC of each reader's patch attention against the planted patch masks, over every patch
+    of every sample (as ``heatmap_auroc`` of the U-Net gate), for the model's first image modality.
 
     Returns ``{"patch_attention_auroc": {reader: auroc}, "patch_attention_mass": {reader: mean mass}}``
     (mass: the mean share of each reader's attention that goes to the image at all).
@@ -198,6 +198,6 @@ def patch_attention_fidelity(model, cohort: SyntheticCohort, *, batch_size: int 
         raise ValueError(f"the planted patch masks are {truth.shape[1]} x {truth.shape[2]}, the model's patch grid is "
                          f"{att.maps.shape[2]} x {att.maps.shape[3]}: score a model whose patches are the planted ones")
     return {
-        "patch_attention_auroc": {r: binary_auroc(att.maps[:, i], truth) for i, r in enumerate(att.readers)},
+        "patch_attention_auroc": {r: planted_auroc(att.maps[:, i], truth, pooled=True) for i, r in enumerate(att.readers)},
         "patch_attention_mass": {r: float(att.mass[:, i].mean()) for i, r in enumerate(att.readers)},
     }

@@ -19,7 +19,7 @@ from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
 from ..explain.attributions import image_patch_size
-from ..explain.tcp import true_tcp
+from ..metrics import true_tcp
 from ..types import AttentionMaps
 
 

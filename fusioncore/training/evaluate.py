@@ -9,8 +9,7 @@ import torch
 
 from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
-from ..explain.tcp import tcp_errors, tcp_statistics
-from ..metrics import classification_metrics
+from ..metrics import classification_metrics, tcp_errors, tcp_statistics
 from ..types import FusionOutput
 
 
