@@ -40,9 +40,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import DataSchema, ModalitySpec
+from .assemble import assemble
 from .dataset import DatasetSplits, MultimodalDataset
 from .errors import DataError, where
 from .readers import TABLE_SUFFIXES, check_readable, duplicated_ids, read_table, to_numeric_matrix
+from .splits import held_out_rows, rest
 
 MANIFEST_NAME = "fusioncore.json"
 LABEL_STEMS = ("labels", "label")
@@ -344,17 +346,7 @@ def load_table_samples(
         sample_ids, labels, class_names, split = read.ids, read.labels, read.classes, read.split
         notes, warned = read.notes + notes, list(read.warnings)
     warned += image_warnings
-    n = len(sample_ids)
-    present = np.zeros((n, len(tables)), dtype=bool)
-    features = {}
-    for j, (spec, rows, values) in enumerate(tables):
-        out = np.zeros((n, *spec.shape), dtype=np.float32)
-        for i, sid in enumerate(sample_ids):
-            r = rows.get(sid)
-            if r is not None:
-                out[i] = values[r]
-                present[i, j] = True
-        features[spec.name] = out
+    features, present = assemble(sample_ids, [(spec.name, rows, values) for spec, rows, values in tables])
     schema = DataSchema(modalities=tuple(t[0] for t in tables), classes=tuple(class_names))
     orphans = [sid for i, sid in enumerate(sample_ids) if not present[i].any()]
     if orphans:
@@ -391,24 +383,15 @@ def _read_split(values: list, manifest: TableManifest, rows: list[int]) -> np.nd
     return np.array(out)
 
 
-def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """``"train"``/``"test"`` per sample, stratified by class, reproducible for a seed."""
-    if not 0.0 < test_fraction < 1.0:
-        raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    tags = np.full(len(labels), "train", dtype=object)
-    for k in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == k))
-        n_test = int(round(len(idx) * test_fraction))
-        tags[idx[:n_test]] = "test"
-    return tags
-
-
 def split_samples(data: MultimodalDataset, manifest: TableManifest, tags: np.ndarray | None) -> DatasetSplits:
     """Train/test(/val) by the given tags, else a stratified random split."""
     if tags is None:
-        tags = stratified_split(data.labels, manifest.test_fraction, manifest.seed)
-    parts = {t: np.flatnonzero(tags == t) for t in ("train", "test", "val")}
+        if not 0.0 < manifest.test_fraction < 1.0:
+            raise DataError(f"test_fraction must be between 0 and 1, got {manifest.test_fraction}")
+        test = held_out_rows(len(data), manifest.test_fraction, manifest.seed, labels=data.labels)
+        parts = {"train": rest(len(data), test), "test": test, "val": np.zeros(0, dtype=np.int64)}
+    else:
+        parts = {t: np.flatnonzero(tags == t) for t in ("train", "test", "val")}
     for t in ("train", "test"):
         if len(parts[t]) == 0:
             raise DataError(f"{manifest.labels}: the {t} split is empty")
