@@ -63,6 +63,7 @@ class ModalityFile:
     kind: str = "auto"  # auto | tabular | image
     size: int = 64
     mpp: float | None = None  # microns per pixel of the images as the model takes them (after resizing to size)
+    data: bytes | None = field(default=None, repr=False)  # the table's bytes (an upload); None: read ``path``
 
 
 @dataclass(frozen=True)
@@ -150,10 +151,12 @@ def _id_column(frame: pd.DataFrame, path: Path, requested: str | None) -> str:
     return str(frame.columns[0])
 
 
-def _keyed(path: Path, id_column: str | None, notes: list[str] | None = None) -> tuple[pd.DataFrame, list[str], str]:
-    """A table, its sample ids (validated unique and non-empty) and the id column's name; what
-    reading it detected (a separator, an encoding) is appended to ``notes``."""
-    frame = read_table(path)
+def read_keyed_table(path: Path, id_column: str | None, notes: list[str] | None = None,
+           data: bytes | None = None) -> tuple[pd.DataFrame, list[str], str]:
+    """A table (read from ``path``, or from ``data`` named ``path``), its sample ids (validated
+    unique and non-empty) and the id column's name; what reading it detected (a separator, an
+    encoding) is appended to ``notes``."""
+    frame = read_table(path if data is None else data, name=path)
     if notes is not None:
         notes += frame.attrs.get("notes", [])
     key = _id_column(frame, path, id_column)
@@ -171,7 +174,7 @@ def read_modality_table(
     """One modality table -> (spec, sample id -> row, values ``(n, *shape)``); what the user
     should hear about reading it goes to ``notes`` (a detected separator) and ``warned``
     (multi-frame images of which only the first frame was used)."""
-    frame, ids, key = _keyed(mod.path, id_column, notes)
+    frame, ids, key = read_keyed_table(mod.path, id_column, notes, mod.data)
     if frame.shape[1] == 0:
         what = "a column of image paths (sample_id,path)" if mod.kind == "image" else "feature columns"
         raise DataError(f"{mod.path}: only the sample-id column {key!r}; expected {what} besides it")
@@ -248,7 +251,7 @@ def _read_labels(manifest: TableManifest, classes: tuple[str, ...] | None) -> _L
     """The labels table: rows with an empty label dropped (and counted), numeric labels
     normalised, unknown labels refused, small classes and a single class named."""
     path, notes, warned = manifest.labels, [], []
-    frame, ids, key = _keyed(path, manifest.id_column, notes)
+    frame, ids, key = read_keyed_table(path, manifest.id_column, notes)
     if frame.shape[1] == 0:
         raise DataError(f"{path}: only the sample-id column {key!r}; expected a label column too "
                         "(columns sample_id,label[,split])")
