@@ -8,7 +8,7 @@ from pathlib import Path
 
 def cmd_benchmark(args: argparse.Namespace) -> dict:
     from ..benchmark import run_benchmark, select_modalities
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
 
     splits = load_data(args.data)
     if args.modalities:

@@ -19,7 +19,7 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     Returns None on ranks other than 0 (nothing is printed there).
     """
     from ..config import override, to_jsonable
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
     from ..registry import create_model, get_method, get_recipe
     from ..training import evaluate_model, seed_everything
     from ..training.recipes import check_train_options, train_by_recipe, with_selection
