@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.align import align_to_schema
-from ..data.dataset import MultimodalDataset, to_batch
+from ..data.dataset import MultimodalDataset
 from ..data.synthetic_cohort import SyntheticCohort
+from ..training.evaluate import ensure_aligned, model_batches
 from ..types import AttentionMaps
 from .planted import planted_auroc
 
@@ -169,15 +169,12 @@ def cohort_patch_attention(model, data: MultimodalDataset, modality: str, *, bat
                            layer: int | None = None, head: int | None = None) -> PatchAttention:
     """:func:`patch_attention` of every sample of ``data`` (aligned to the model's schema), in batches
     (dense attention maps cost ``B * H * S^2`` floats per layer, so batches stay small)."""
-    if data.schema != model.schema:
-        data = align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     grid = image_grid(model, modality)
     j = model.modality_names.index(modality)
-    model.eval()
     parts = []
-    for start in range(0, len(data), batch_size):
-        index = np.arange(start, min(start + batch_size, len(data)))
-        out = model(to_batch(data, model.preprocessing, model.device, index), return_attention=True)
+    for _, batch in model_batches(model, data, batch_size=batch_size):
+        out = model(batch, return_attention=True)
         parts.append(patch_attention(out.attention, j, grid, modality_name=modality, layer=layer, head=head))
     return PatchAttention(parts[0].readers, np.concatenate([p.maps for p in parts]), np.concatenate([p.mass for p in parts]))
 

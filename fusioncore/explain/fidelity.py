@@ -87,16 +87,15 @@ def perturbation_curves(
     ``target``: ``"label"`` (true class; falls back to ``"predicted"`` without labels),
     ``"predicted"``, or an ``(N,)`` array. Ties keep the unit order (stable sort).
     """
-    from ..data.align import align_to_schema
     from ..device import select_device
+    from ..training.evaluate import ensure_aligned, model_batches
 
     bad = sorted(set(modes) - set(MODES))
     if bad:
         raise ValueError(f"modes: unknown {bad}; choose from {list(MODES)}")
     if steps < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps}")
-    if data.schema != model.schema:
-        data = align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     spec = model.schema.modality(modality)
     j = model.schema.index(modality)
     s = unit_scores(scores, spec.kind, spec.shape, patch_size)
@@ -114,9 +113,7 @@ def perturbation_curves(
     out = {m: np.full((len(data), steps + 1), np.nan) for m in modes}
     n = len(data)
     target_arr = None if isinstance(target, str) else np.broadcast_to(np.asarray(target), (n,))
-    for start in range(0, n, batch_size):
-        index = np.arange(start, min(start + batch_size, n))
-        batch = to_batch(data, model.preprocessing, dev, index)
+    for index, batch in model_batches(model, data, batch_size=batch_size, device=dev):
         tgt = resolve_target(model, batch, target if target_arr is None else target_arr[index])
         order = torch.as_tensor(order_all[index], device=dev)
         rank = torch.empty_like(order)

@@ -214,10 +214,10 @@ def assess_trust(model, data: MultimodalDataset, *, reference: MultimodalDataset
     cohort's ``GroundTruth`` or modality -> ``(N, U)`` bool masks). only: assess just these of the
     explanations the model gives (agreement is then among them). ``progress(done, total, what)``.
     """
-    from ..data.align import align_to_schema
+    from ..training.evaluate import ensure_aligned
 
     start = time.perf_counter()
-    align = lambda d: d if d.schema == model.schema else align_to_schema(d, model.schema)  # noqa: E731
+    align = lambda d: ensure_aligned(model, d)  # noqa: E731
     data = align(data)
     reference = align(reference) if reference is not None else data
     model.eval()
@@ -275,9 +275,9 @@ def assess_sample(model, data: MultimodalDataset, index: int, present=None, *, t
     Baselines come from the whole cohort ``data`` (a one-sample mean would be the sample itself);
     ``truth``: planted truth of ``data``'s rows (see :func:`demo_planted_truth`), or None.
     """
-    from ..data.align import align_to_schema
+    from ..training.evaluate import ensure_aligned
 
-    data = data if data.schema == model.schema else align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     names = model.modality_names
     flags = np.ones(len(names), dtype=bool) if present is None else np.asarray(present, dtype=bool).reshape(-1)
     if flags.shape[0] != len(names):
