@@ -60,7 +60,7 @@ def binary_auroc(scores, positives) -> float:
 
     scikit-learn's ``roc_auc_score``, but NaN instead of an exception when only one class occurs
     (a sample with no planted unit, a cohort slice with one label): the scorer of planted-truth
-    recovery in ``explain/`` and of patch attention.
+    recovery (``explain/planted.py``) and of probes on embeddings.
     """
     from sklearn import metrics as skm
 
