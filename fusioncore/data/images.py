@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .readers import source_bytes
+from .readers import read_table, source_bytes
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF")
 #: Largest canvas accepted by default: 144 megapixels (an 8k x 8k tile is 67 MP). Larger files
@@ -256,14 +256,8 @@ def load_image_table(
     Defaults: the first column holds sample ids; the path column is the one named ``path`` or
     ``image`` (or the only other column).
     """
-    import pandas as pd
-
     table_path = Path(table_path)
-    sep = "\t" if table_path.suffix.lower() in (".tsv", ".tab") else ","
-    try:
-        table = pd.read_csv(table_path, sep=sep, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{table_path}: cannot read the image table ({err})") from err
+    table = read_table(table_path)  # the package's one table reader: separator, encoding, file errors
     if table.shape[1] < 2:
         raise ValueError(f"{table_path}: an image table needs a sample-id column and a path column, got {list(table.columns)}")
     id_column = id_column or table.columns[0]
