@@ -12,9 +12,11 @@ loader. Messages name the archive and its members, never a server folder.
 Samples: one CSV/TSV per tabular modality (file stem = modality name, first column = sample
 id), images as PNG/JPEG/TIFF named after their sample (``S01.png``; ``S01__histology.png`` when
 the model has several image modalities) or one single image, and an optional ``labels.csv``
-(``sample_id,label``). Tables go through the package's readers (every non-numeric cell is
-reported with its row and column) and are matched to the model's feature names by name with
-``align_to_schema`` (missing columns are an error listing them, extra columns a note).
+(``sample_id,label``). Tables and images go through the package's readers, which read the
+uploaded bytes themselves (nothing is written to disk; every non-numeric cell is reported with
+its row and column), are joined by sample id with ``data.assemble`` and matched to the model's
+feature names by name with ``align_to_schema`` (missing columns are an error listing them, extra
+columns a note).
 """
 
 from __future__ import annotations
