@@ -148,7 +148,7 @@ def load_uploaded_data(digest: str, model_key: str, _schema, _files: tuple[tuple
 
 
 def _read_uploads(schema, files, workdir: Path):
-    return read_uploaded_samples(schema, list(files), workdir=workdir)
+    return read_uploaded_samples(schema, list(files))  # read from memory: ``workdir`` stays empty
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

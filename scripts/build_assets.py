@@ -48,9 +48,10 @@ sys.path.insert(0, str(ROOT))
 
 import fusioncore as fc  # noqa: E402
 from fusioncore.config import TrainConfig  # noqa: E402
-from fusioncore.data.synthetic_cohort import SyntheticCohort, explanation_fidelity  # noqa: E402
+from fusioncore.data.synthetic_cohort import SyntheticCohort  # noqa: E402
 from fusioncore.datasets import make_demo_cohort, save_demo_cohort  # noqa: E402
 from fusioncore.explain.attention_patches import patch_attention_fidelity  # noqa: E402
+from fusioncore.explain.planted import explanation_fidelity  # noqa: E402
 from fusioncore.training import evaluate_model, fit  # noqa: E402
 
 IMAGE_OMICS = ("histology", "mrna", "methylation", "noisy")

@@ -49,14 +49,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
         "same circle: FusionModel.save() calls checkpoint.save_checkpoint lazily; a checkpoint writer that needs "
         "no registry (issue 17, step 2) lets save be a free function below the models"
     ),
-    ("fusioncore.data.synthetic_cohort", "fusioncore.training"): (
-        "the pooled planted-truth scorer in data/synthetic_cohort calls training.predict; one planted-truth scorer "
-        "in explain/ (issue 17, step 6) removes it; data/ was owned by issue 14's work during this refactor"
-    ),
-    ("fusioncore.training.evaluate", "fusioncore.explain"): (
-        "evaluate_model reports TCP-error statistics through explain.tcp; the TCP maths belongs with the "
-        "metrics (issue 17, step 6); training/ was owned by issue 14's work during this refactor"
-    ),
 }
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import fusioncore as fc
-from fusioncore.data.synthetic_cohort import explanation_fidelity
 from fusioncore.datasets import DEMO_CHECKPOINTS, demo_checkpoint, demo_dir, load_demo_cohort, make_demo_cohort
 from fusioncore.explain.attention_patches import patch_attention_fidelity
+from fusioncore.explain.planted import explanation_fidelity
 from fusioncore.training import evaluate_model
 
 DEMO = demo_dir()

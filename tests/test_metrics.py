@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fusioncore.explain.tcp import TCPErrors, tcp_errors, tcp_statistics, threshold_table, true_tcp
-from fusioncore.data.synthetic_cohort import auroc as rank_auroc
-from fusioncore.metrics import all_subsets, binary_auroc, classification_metrics
+from fusioncore.explain.tcp import threshold_table
+from fusioncore.metrics import TCPErrors, all_subsets, binary_auroc, classification_metrics, tcp_errors, tcp_statistics, true_tcp
 from fusioncore.types import FusionOutput
 
 
@@ -66,6 +65,13 @@ def test_auc_with_two_of_three_classes_present_is_binary():
     y = np.array([0, 0, 2, 2])
     p = np.array([[0.7, 0.1, 0.2], [0.5, 0.2, 0.3], [0.2, 0.1, 0.7], [0.3, 0.3, 0.4]])
     assert classification_metrics(y, p)["auc"] == pytest.approx(1.0)
+
+
+def rank_auroc(scores, truth) -> float:
+    """The Mann-Whitney definition, pair by pair: P(planted > other) + 1/2 P(tie)."""
+    s, t = np.ravel(scores), np.ravel(truth).astype(bool)
+    pos, neg = s[t][:, None], s[~t][None, :]
+    return float(((pos > neg).sum() + 0.5 * (pos == neg).sum()) / (pos.size * neg.size))
 
 
 def test_binary_auroc_is_the_rank_auroc_with_ties_and_nan_for_one_class():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def cmd_benchmark(args: argparse.Namespace) -> dict:
     from ..benchmark import BenchmarkSettings, run_benchmark, select_modalities
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
 
     settings = BenchmarkSettings(  # checked before the data is read
         methods=args.methods,

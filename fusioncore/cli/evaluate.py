@@ -30,7 +30,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict:
     from ..checkpoint import load
     from ..data.align import align_to_schema
     from ..data.checks import data_warnings
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
     from ..training import evaluate_model
 
     model = load(args.checkpoint, device=args.device)

@@ -22,7 +22,7 @@ def cmd_heatmap(args: argparse.Namespace) -> dict:
 
 
 def cmd_attributions(args: argparse.Namespace) -> dict:
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
     from ..reports.attributions import run_attributions
 
     data = select_split(load_data(args.data), args.split)
@@ -31,7 +31,7 @@ def cmd_attributions(args: argparse.Namespace) -> dict:
 
 
 def cmd_fidelity(args: argparse.Namespace) -> dict:
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
     from ..reports.fidelity import run_fidelity
 
     data = select_split(load_data(args.data), args.split)

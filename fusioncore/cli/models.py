@@ -19,7 +19,7 @@ def cmd_list(args: argparse.Namespace) -> dict:
 
 
 def cmd_import(args: argparse.Namespace) -> dict:
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
     from ..importers import import_mmdynamics
 
     if args.source != "mmdynamics":

@@ -22,7 +22,7 @@ def cmd_train(args: argparse.Namespace) -> dict | None:
     KeyboardInterrupt whose message says where the training state is and the command that
     continues the run (:func:`interrupted_message`; the CLI's boundary prints it).
     """
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
     from ..registry import get_method
 
     _check_options(args)

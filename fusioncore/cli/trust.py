@@ -19,7 +19,7 @@ from .args import select_split
 
 def _samples(args: argparse.Namespace):
     """The split to assess (its first ``--max-samples`` rows) and its planted truth (demo only)."""
-    from ..data.sources import load_data
+    from ..data.loaders import load_data
 
     if args.max_samples is not None and args.max_samples < 1:
         raise ValueError(f"--max-samples: expected a positive integer, got {args.max_samples}")

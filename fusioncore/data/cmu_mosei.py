@@ -26,8 +26,10 @@ import torch
 
 from ..config import DataSchema, ModalitySpec
 from ..types import Batch
+from .assemble import join_rows
 from .dataset import DatasetSplits, MultimodalDataset, to_batch
 from .errors import DataError
+from .splits import split_dataset
 
 PAPER_MAX_LENGTHS = {"covarep": 1500, "facet": 450, "openface": 450, "glove": 50}
 LABEL_NAMES = ("sentiment", "happy", "sad", "anger", "surprise", "disgust", "fear")
@@ -94,6 +96,38 @@ class CMUMosei:
         return b
 
 
+def _read_modality(name: str, path, ids: list[str], max_lengths: dict[str, int] | None, notes: list[str]):
+    """``(spec, (n, L, d) tokens, (n, L) real-token mask, present (n,))`` of one ``.csd`` file joined
+    onto the label segments ``ids``: tokens beyond ``L`` dropped, non-finite values set to 0, a
+    segment with no token absent."""
+    seq = read_csd(path)
+    if not seq:
+        raise DataError(f"{path}: no segments")
+    d = next(iter(seq.values())).shape[1]
+    longest = max(v.shape[0] for v in seq.values())
+    length = int((max_lengths or {}).get(name, longest))
+    if length < 1:
+        raise ValueError(f"max_lengths[{name!r}] must be >= 1, got {length}")
+    wanted = set(ids)
+    kept = [sid for sid in seq if sid in wanted]
+    tokens = np.zeros((len(kept), length, d), dtype=np.float32)
+    lengths = np.array([seq[sid].shape[0] for sid in kept], dtype=np.int64)
+    nonfinite, truncated = 0, int((lengths > length).sum())
+    for r, sid in enumerate(kept):
+        v = seq[sid][:length]
+        bad = ~np.isfinite(v)
+        nonfinite += int(bad.sum())
+        tokens[r, : v.shape[0]] = np.where(bad, 0.0, v)
+    real = np.arange(length)[None, :] < lengths[:, None]
+    x, _ = join_rows(ids, kept, tokens)
+    mask, _ = join_rows(ids, kept, real, dtype=bool)
+    if nonfinite:
+        notes.append(f"{Path(path).name}: {nonfinite} non-finite value(s) set to 0")
+    if truncated:
+        notes.append(f"{Path(path).name}: {truncated} segment(s) truncated to {length} tokens")
+    return ModalitySpec(name, "sequence", (length, d)), x, mask, mask.any(axis=1)
+
+
 def read_cmu_mosei(
     features: dict[str, str | Path],
     labels: str | Path,
@@ -119,35 +153,8 @@ def read_cmu_mosei(
     present = np.zeros((n, len(features)), dtype=bool)
     notes = []
     for j, (name, path) in enumerate(features.items()):
-        seq = read_csd(path)
-        if not seq:
-            raise DataError(f"{path}: no segments")
-        d = next(iter(seq.values())).shape[1]
-        longest = max(v.shape[0] for v in seq.values())
-        length = int((max_lengths or {}).get(name, longest))
-        if length < 1:
-            raise ValueError(f"max_lengths[{name!r}] must be >= 1, got {length}")
-        x = np.zeros((n, length, d), dtype=np.float32)
-        real = np.zeros((n, length), dtype=bool)
-        nonfinite = truncated = 0
-        for i, sid in enumerate(ids):
-            v = seq.get(sid)
-            if v is None or v.shape[0] == 0:
-                continue
-            truncated += v.shape[0] > length
-            v = v[:length]
-            bad_cells = ~np.isfinite(v)
-            nonfinite += int(bad_cells.sum())
-            x[i, : v.shape[0]] = np.where(bad_cells, 0.0, v)
-            real[i, : v.shape[0]] = True
-            present[i, j] = True
-        if nonfinite:
-            notes.append(f"{Path(path).name}: {nonfinite} non-finite value(s) set to 0")
-        if truncated:
-            notes.append(f"{Path(path).name}: {truncated} segment(s) truncated to {length} tokens")
-        specs.append(ModalitySpec(name, "sequence", (length, d)))
-        arrays[name] = x
-        padding[name] = real
+        spec, arrays[name], padding[name], present[:, j] = _read_modality(name, path, ids, max_lengths, notes)
+        specs.append(spec)
     data = MultimodalDataset(
         schema=DataSchema(tuple(specs), ("negative", "non-negative")),
         features=arrays,
@@ -196,8 +203,6 @@ def load_cmu_mosei(
         from .predrop import apply_predrop
 
         data = apply_predrop(data, predrop, seed)
-    from .tcga import split_dataset
-
     return split_dataset(data, test_fraction, seed)
 
 

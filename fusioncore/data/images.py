@@ -21,6 +21,7 @@ reports *every* bad row in one error.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass, replace
@@ -29,6 +30,8 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .readers import read_table, source_bytes
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF")
 #: Largest canvas accepted by default: 144 megapixels (an 8k x 8k tile is 67 MP). Larger files
@@ -87,12 +90,7 @@ def _to_rgb(img: Image.Image) -> tuple[np.ndarray, str]:
     raise ImageLoadError(f"image mode {mode!r} is not supported (expected RGB, RGBA, grayscale or palette)")
 
 
-def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode ``path`` to 8-bit RGB, refusing non-images, truncated files and bombs.
-
-    Raises :class:`ImageLoadError` (a ``ValueError``) naming ``path`` and the reason.
-    """
-    path = Path(path)
+def _check_file(path: Path) -> None:
     try:
         path.stat()
     except PermissionError as err:
@@ -103,11 +101,23 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
         raise ImageLoadError(f"{path}: not a file")
     if not os.access(path, os.R_OK):
         raise ImageLoadError(f"{path}: permission denied (this user may not read this file)")
+
+
+def read_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | Path | None = None) -> LoadedImage:
+    """Decode an image to 8-bit RGB, refusing non-images, truncated files and bombs.
+
+    ``source``: a path, or the image's bytes / a binary file-like object (an upload: nothing is
+    written to disk) named ``name`` in the messages. Raises :class:`ImageLoadError` (a
+    ``ValueError``) naming the file and the reason.
+    """
+    path, data = source_bytes(source, name)
+    if data is None:
+        _check_file(path)
     try:
         with warnings.catch_warnings():
             # above Pillow's guard only when the caller raised max_pixels on purpose
             warnings.simplefilter("error" if max_pixels <= Image.MAX_IMAGE_PIXELS else "ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(path if data is None else io.BytesIO(data)) as img:
                 fmt = img.format or "unknown"
                 if fmt not in SUPPORTED_FORMATS:
                     raise ImageLoadError(
@@ -246,14 +256,8 @@ def load_image_table(
     Defaults: the first column holds sample ids; the path column is the one named ``path`` or
     ``image`` (or the only other column).
     """
-    import pandas as pd
-
     table_path = Path(table_path)
-    sep = "\t" if table_path.suffix.lower() in (".tsv", ".tab") else ","
-    try:
-        table = pd.read_csv(table_path, sep=sep, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"{table_path}: cannot read the image table ({err})") from err
+    table = read_table(table_path)  # the package's one table reader: separator, encoding, file errors
     if table.shape[1] < 2:
         raise ValueError(f"{table_path}: an image table needs a sample-id column and a path column, got {list(table.columns)}")
     id_column = id_column or table.columns[0]

@@ -54,10 +54,21 @@ def check_readable(path: Path, what: str = "file") -> None:
         raise DataError(f"{path}: permission denied (this user may not read this {what})")
 
 
-def _decode(path: Path) -> tuple[str, str | None]:
-    """The file's text and, when it is not UTF-8, the encoding it was decoded with."""
+def source_bytes(source, name: str | Path | None = None) -> tuple[Path, bytes | None]:
+    """``(the name messages use, the bytes)`` of a path (bytes None: read from disk), of
+    ``bytes`` or of a binary file-like object (an upload), named ``name`` (default: the
+    object's ``name``, else ``"upload"``). The name's suffix says the format."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return Path(str(name or "upload")), bytes(source)
+    if hasattr(source, "read"):
+        return Path(str(name or getattr(source, "name", None) or "upload")), source.read()
+    return Path(source), None
+
+
+def _decode(path: Path, data: bytes | None = None) -> tuple[str, str | None]:
+    """The file's (or the given bytes') text and, when it is not UTF-8, the encoding it was decoded with."""
     try:
-        raw = path.read_bytes()
+        raw = path.read_bytes() if data is None else data
     except PermissionError as err:
         raise DataError(f"{path}: permission denied (this user may not read this file)") from err
     try:
@@ -105,8 +116,8 @@ def _decimal_commas(frame: pd.DataFrame) -> bool:
     return True
 
 
-def _read_text_table(path: Path, header: bool) -> pd.DataFrame:
-    text, encoding = _decode(path)
+def _read_text_table(path: Path, header: bool, data: bytes | None) -> pd.DataFrame:
+    text, encoding = _decode(path, data)
     sep = _separator(path, text)
     if header:
         _check_header(path, text, sep)
@@ -123,22 +134,27 @@ def _read_text_table(path: Path, header: bool) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: str | Path, *, header: bool = True) -> pd.DataFrame:
-    """A CSV/TSV/parquet file as a DataFrame of strings (CSV) or native types (parquet)."""
-    path = Path(path)
-    check_readable(path)
-    if path.stat().st_size == 0:
+def read_table(source, *, header: bool = True, name: str | Path | None = None) -> pd.DataFrame:
+    """A CSV/TSV/parquet table as a DataFrame of strings (CSV) or native types (parquet).
+
+    ``source``: a path, or the table's bytes / a binary file-like object (an upload: nothing is
+    written to disk) with ``name`` for the format and the messages (see :func:`source_bytes`).
+    """
+    path, data = source_bytes(source, name)
+    if data is None:
+        check_readable(path)
+    if (path.stat().st_size if data is None else len(data)) == 0:
         raise DataError(f"{path}: the file is empty")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path if data is None else io.BytesIO(data))
             dup = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
             if dup:
                 raise DataError(f"{path}: column(s) {dup} appear more than once; every column needs its own name")
             frame.attrs["notes"] = []
         else:
-            frame = _read_text_table(path, header)
+            frame = _read_text_table(path, header, data)
     except DataError:
         raise
     except PermissionError as err:

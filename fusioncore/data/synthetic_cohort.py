@@ -155,6 +155,41 @@ def _omics(rng: np.random.Generator, labels: np.ndarray, n_features: int, inform
     return x, cols
 
 
+def _tiles(rng: np.random.Generator, blank_rng: np.random.Generator, labels: np.ndarray, image_size: int,
+           patch_size: int, evidence_patches: tuple[int, int], uninformative: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(patch masks (N, g, g), tiles (N, size, size, 3) uint8)``: each tile with its planted patches.
+
+    Blank tiles (a share ``uninformative``) come from ``blank_rng``, drawn after the tile they
+    replace is rendered, so everything else (labels, the other tiles, the omics) is the same as
+    without them.
+    """
+    n, grid = len(labels), image_size // patch_size
+    masks = np.zeros((n, grid, grid), dtype=bool)
+    images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    blank = blank_rng.random(n) < uninformative
+    for i in range(n):
+        k = rng.integers(*evidence_patches)
+        masks[i].flat[rng.choice(grid * grid, size=k, replace=False)] = True
+        images[i] = render_tile(rng, int(labels[i]), masks[i], image_size, patch_size)
+        if blank[i]:
+            masks[i] = False
+            images[i] = render_tile(blank_rng, int(labels[i]), masks[i], image_size, patch_size)
+    return masks, images
+
+
+def _schema(image_size: int, n_mrna: int, n_methylation: int, n_noisy: int) -> DataSchema:
+    """The demo's four modalities and their feature names (``GENE000``, ``cg00000``, ``noise00``)."""
+    return DataSchema(
+        modalities=(
+            ModalitySpec("histology", "image", (3, image_size, image_size)),
+            ModalitySpec("mrna", "tabular", (n_mrna,), tuple(f"GENE{j:03d}" for j in range(n_mrna))),
+            ModalitySpec("methylation", "tabular", (n_methylation,), tuple(f"cg{j:05d}" for j in range(n_methylation))),
+            ModalitySpec("noisy", "tabular", (n_noisy,), tuple(f"noise{j:02d}" for j in range(n_noisy))),
+        ),
+        classes=CLASSES,
+    )
+
+
 def make_synthetic_cohort(
     n: int = 600,
     seed: int = 0,
@@ -190,116 +225,21 @@ def make_synthetic_cohort(
     labels[:3] = [0, 1, 2]  # every class present even in tiny cohorts
     if not 0.0 <= uninformative_images < 1.0:
         raise ValueError(f"uninformative_images must be in [0, 1), got {uninformative_images}")
-    grid = image_size // patch_size
-    masks = np.zeros((n, grid, grid), dtype=bool)
-    images = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
-    # Blank tiles come from a second stream, drawn after the tile they replace is rendered, so
-    # everything else (labels, the other tiles, the omics) is the same as without them.
-    blank_rng = np.random.default_rng([seed, 1])
-    blank = blank_rng.random(n) < uninformative_images
-    for i in range(n):
-        k = rng.integers(*evidence_patches)
-        masks[i].flat[rng.choice(grid * grid, size=k, replace=False)] = True
-        images[i] = render_tile(rng, int(labels[i]), masks[i], image_size, patch_size)
-        if blank[i]:
-            masks[i] = False
-            images[i] = render_tile(blank_rng, int(labels[i]), masks[i], image_size, patch_size)
+    masks, images = _tiles(rng, np.random.default_rng([seed, 1]), labels, image_size, patch_size, evidence_patches,
+                           uninformative_images)
     mrna, mrna_cols = _omics(rng, labels, n_mrna, informative_per_modality, omics_shift)
     meth, meth_cols = _omics(rng, labels, n_methylation, informative_per_modality, omics_shift)
     noisy = rng.standard_normal((n, n_noisy)) * 1.5
-    mrna_names = tuple(f"GENE{j:03d}" for j in range(n_mrna))
-    meth_names = tuple(f"cg{j:05d}" for j in range(n_methylation))
-    noisy_names = tuple(f"noise{j:02d}" for j in range(n_noisy))
-    schema = DataSchema(
-        modalities=(
-            ModalitySpec("histology", "image", (3, image_size, image_size)),
-            ModalitySpec("mrna", "tabular", (n_mrna,), mrna_names),
-            ModalitySpec("methylation", "tabular", (n_methylation,), meth_names),
-            ModalitySpec("noisy", "tabular", (n_noisy,), noisy_names),
-        ),
-        classes=CLASSES,
-    )
+    schema = _schema(image_size, n_mrna, n_methylation, n_noisy)
+    mrna_names, meth_names = schema.modality("mrna").features, schema.modality("methylation").features
     features = {
         "histology": images.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0),
         "mrna": (6.0 + mrna).astype(np.float32),  # log-expression-like
         "methylation": (1.0 / (1.0 + np.exp(-meth))).astype(np.float32),  # beta values in (0, 1)
         "noisy": noisy.astype(np.float32),
     }
-    data = MultimodalDataset(
-        schema=schema,
-        features=features,
-        present=np.ones((n, 4), dtype=bool),
-        labels=labels,
-        sample_ids=tuple(f"demo-{i:04d}" for i in range(n)),
-        source=f"synthetic demo cohort (seed {seed})",
-    )
-    truth = GroundTruth(
-        patch_masks=masks,
-        patch_size=patch_size,
-        informative_features={
-            "mrna": tuple(mrna_names[j] for j in mrna_cols),
-            "methylation": tuple(meth_names[j] for j in meth_cols),
-        },
-        noisy_modality="noisy",
-    )
-    return SyntheticCohort(data=data, truth=truth)
-
-
-def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
-    """Area under the ROC curve (ties count 1/2); NaN if one class. The one scorer
-    (:func:`fusioncore.metrics.binary_auroc`, scikit-learn's), kept under this name for the demo's
-    published fidelity numbers."""
-    from ..metrics import binary_auroc
-
-    return binary_auroc(scores, positives)
-
-
-def explanation_fidelity(model, cohort: SyntheticCohort, *, top_k: int = 10, batch_size: int = 128) -> dict:
-    """Score a trained model's explanations against the planted truth.
-
-    * ``heatmap_auroc``: AUROC of the image map's per-patch values against the planted patch
-      masks, over every patch of every sample (image models only); ``heatmap_auroc_by_class``
-      the same within the samples of each true class.
-    * ``top{k}_planted``: how many of the planted omics features are among the ``k`` highest
-      mean gates across all tabular modalities (``k`` = number planted by default 10).
-    * ``mean_confidence``: per modality; ``noisy_lowest_confidence`` says whether the noisy
-      modality got the lowest.
-    """
-    from ..training import predict
-
-    data, truth = cohort.data, cohort.truth
-    out = predict(model, data, batch_size=batch_size).output
-    result: dict = {"n_samples": len(data)}
-    images = [m.name for m in data.schema.modalities if m.kind == "image" and m.name in out.gates]
-    if images:
-        p = truth.patch_size
-        gate = out.gates[images[0]][:, 0].numpy()
-        per_patch = gate.reshape(gate.shape[0], gate.shape[1] // p, p, gate.shape[2] // p, p).mean(axis=(2, 4))
-        result["heatmap_auroc"] = auroc(per_patch, truth.patch_masks)
-        if data.labels is not None:
-            # Per true class: a gate can learn a "default class" shortcut (close everything -> the
-            # class whose evidence it never needed to see), which the pooled AUROC hides.
-            result["heatmap_auroc_by_class"] = {
-                data.schema.classes[k]: auroc(per_patch[data.labels == k], truth.patch_masks[data.labels == k])
-                for k in range(len(data.schema.classes)) if (data.labels == k).any()
-            }
-    tab = [m for m in data.schema.modalities if m.kind == "tabular" and m.name in out.gates]
-    if tab:
-        names, means = [], []
-        for m in tab:
-            names += [(m.name, f) for f in m.features]
-            means.append(out.gates[m.name].numpy().mean(axis=0))
-        means = np.concatenate(means)
-        planted = {(mod, f) for mod, feats in truth.informative_features.items() for f in feats}
-        planted &= set(names)
-        k = top_k
-        top = [names[i] for i in np.argsort(-means, kind="mergesort")[:k]]
-        result[f"top{k}_planted"] = sum(t in planted for t in top)
-        result["n_planted"] = len(planted)
-        result[f"top{k}_gates"] = [f"{mod}:{f}" for mod, f in top]
-    if out.confidence:
-        conf = {k: float(np.nanmean(v.numpy())) for k, v in out.confidence.items()}
-        result["mean_confidence"] = conf
-        if truth.noisy_modality in conf:
-            result["noisy_lowest_confidence"] = min(conf, key=conf.get) == truth.noisy_modality
-    return result
+    data = MultimodalDataset(schema=schema, features=features, present=np.ones((n, 4), dtype=bool), labels=labels,
+                             sample_ids=tuple(f"demo-{i:04d}" for i in range(n)),
+                             source=f"synthetic demo cohort (seed {seed})")
+    informative = {"mrna": tuple(mrna_names[j] for j in mrna_cols), "methylation": tuple(meth_names[j] for j in meth_cols)}
+    return SyntheticCohort(data=data, truth=GroundTruth(masks, patch_size, informative, noisy_modality="noisy"))

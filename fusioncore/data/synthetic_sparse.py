@@ -25,6 +25,7 @@ import numpy as np
 from ..config import DataSchema, ModalitySpec
 from .dataset import DatasetSplits, MultimodalDataset
 from .predrop import apply_predrop
+from .splits import held_out_rows, rest
 
 MODALITIES = ("seq_a", "seq_b", "tab_c", "tab_d")
 
@@ -60,7 +61,7 @@ def make_synthetic_sparse(
     test_fraction: float = 0.25,
     seed: int = 0,
 ) -> SyntheticSparse:
-    """Generate, predrop with ``sparsity`` (seed ``seed + 1``), then split (seeded permutation)."""
+    """Generate, predrop with ``sparsity`` (seed ``seed + 1``), then split (``data.splits``: a seeded permutation, seed ``seed + 2``)."""
     if n_samples < 8:
         raise ValueError(f"make_synthetic_sparse: n_samples must be >= 8, got {n_samples}")
     if not 0.0 <= sparsity <= 1.0:
@@ -95,9 +96,8 @@ def make_synthetic_sparse(
         data = apply_predrop(data, sparsity, seed + 1)
         for j, name in enumerate(MODALITIES):  # absent rows hold zeros, as the dataset contract says
             data.features[name][~data.present[:, j]] = 0.0
-    order = np.random.default_rng(seed + 2).permutation(n_samples)
-    n_test = max(1, int(round(test_fraction * n_samples)))
-    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    test_idx = held_out_rows(n_samples, test_fraction, seed + 2, at_least=1)
+    train_idx = rest(n_samples, test_idx)
     return SyntheticSparse(
         splits=DatasetSplits(train=data.subset(train_idx), test=data.subset(test_idx)),
         latent_train=z[train_idx].astype(np.float32),

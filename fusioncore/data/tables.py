@@ -40,9 +40,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import DataSchema, ModalitySpec
+from .assemble import assemble
 from .dataset import DatasetSplits, MultimodalDataset
 from .errors import DataError, where
 from .readers import TABLE_SUFFIXES, check_readable, duplicated_ids, read_table, to_numeric_matrix
+from .splits import held_out_rows, rest
 
 MANIFEST_NAME = "fusioncore.json"
 LABEL_STEMS = ("labels", "label")
@@ -61,6 +63,7 @@ class ModalityFile:
     kind: str = "auto"  # auto | tabular | image
     size: int = 64
     mpp: float | None = None  # microns per pixel of the images as the model takes them (after resizing to size)
+    data: bytes | None = field(default=None, repr=False)  # the table's bytes (an upload); None: read ``path``
 
 
 @dataclass(frozen=True)
@@ -148,10 +151,12 @@ def _id_column(frame: pd.DataFrame, path: Path, requested: str | None) -> str:
     return str(frame.columns[0])
 
 
-def _keyed(path: Path, id_column: str | None, notes: list[str] | None = None) -> tuple[pd.DataFrame, list[str], str]:
-    """A table, its sample ids (validated unique and non-empty) and the id column's name; what
-    reading it detected (a separator, an encoding) is appended to ``notes``."""
-    frame = read_table(path)
+def read_keyed_table(path: Path, id_column: str | None, notes: list[str] | None = None,
+           data: bytes | None = None) -> tuple[pd.DataFrame, list[str], str]:
+    """A table (read from ``path``, or from ``data`` named ``path``), its sample ids (validated
+    unique and non-empty) and the id column's name; what reading it detected (a separator, an
+    encoding) is appended to ``notes``."""
+    frame = read_table(path if data is None else data, name=path)
     if notes is not None:
         notes += frame.attrs.get("notes", [])
     key = _id_column(frame, path, id_column)
@@ -169,7 +174,7 @@ def read_modality_table(
     """One modality table -> (spec, sample id -> row, values ``(n, *shape)``); what the user
     should hear about reading it goes to ``notes`` (a detected separator) and ``warned``
     (multi-frame images of which only the first frame was used)."""
-    frame, ids, key = _keyed(mod.path, id_column, notes)
+    frame, ids, key = read_keyed_table(mod.path, id_column, notes, mod.data)
     if frame.shape[1] == 0:
         what = "a column of image paths (sample_id,path)" if mod.kind == "image" else "feature columns"
         raise DataError(f"{mod.path}: only the sample-id column {key!r}; expected {what} besides it")
@@ -246,7 +251,7 @@ def _read_labels(manifest: TableManifest, classes: tuple[str, ...] | None) -> _L
     """The labels table: rows with an empty label dropped (and counted), numeric labels
     normalised, unknown labels refused, small classes and a single class named."""
     path, notes, warned = manifest.labels, [], []
-    frame, ids, key = _keyed(path, manifest.id_column, notes)
+    frame, ids, key = read_keyed_table(path, manifest.id_column, notes)
     if frame.shape[1] == 0:
         raise DataError(f"{path}: only the sample-id column {key!r}; expected a label column too "
                         "(columns sample_id,label[,split])")
@@ -344,17 +349,7 @@ def load_table_samples(
         sample_ids, labels, class_names, split = read.ids, read.labels, read.classes, read.split
         notes, warned = read.notes + notes, list(read.warnings)
     warned += image_warnings
-    n = len(sample_ids)
-    present = np.zeros((n, len(tables)), dtype=bool)
-    features = {}
-    for j, (spec, rows, values) in enumerate(tables):
-        out = np.zeros((n, *spec.shape), dtype=np.float32)
-        for i, sid in enumerate(sample_ids):
-            r = rows.get(sid)
-            if r is not None:
-                out[i] = values[r]
-                present[i, j] = True
-        features[spec.name] = out
+    features, present = assemble(sample_ids, [(spec.name, rows, values) for spec, rows, values in tables])
     schema = DataSchema(modalities=tuple(t[0] for t in tables), classes=tuple(class_names))
     orphans = [sid for i, sid in enumerate(sample_ids) if not present[i].any()]
     if orphans:
@@ -391,24 +386,15 @@ def _read_split(values: list, manifest: TableManifest, rows: list[int]) -> np.nd
     return np.array(out)
 
 
-def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """``"train"``/``"test"`` per sample, stratified by class, reproducible for a seed."""
-    if not 0.0 < test_fraction < 1.0:
-        raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    tags = np.full(len(labels), "train", dtype=object)
-    for k in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == k))
-        n_test = int(round(len(idx) * test_fraction))
-        tags[idx[:n_test]] = "test"
-    return tags
-
-
 def split_samples(data: MultimodalDataset, manifest: TableManifest, tags: np.ndarray | None) -> DatasetSplits:
     """Train/test(/val) by the given tags, else a stratified random split."""
     if tags is None:
-        tags = stratified_split(data.labels, manifest.test_fraction, manifest.seed)
-    parts = {t: np.flatnonzero(tags == t) for t in ("train", "test", "val")}
+        if not 0.0 < manifest.test_fraction < 1.0:
+            raise DataError(f"test_fraction must be between 0 and 1, got {manifest.test_fraction}")
+        test = held_out_rows(len(data), manifest.test_fraction, manifest.seed, labels=data.labels)
+        parts = {"train": rest(len(data), test), "test": test, "val": np.zeros(0, dtype=np.int64)}
+    else:
+        parts = {t: np.flatnonzero(tags == t) for t in ("train", "test", "val")}
     for t in ("train", "test"):
         if len(parts[t]) == 0:
             raise DataError(f"{manifest.labels}: the {t} split is empty")

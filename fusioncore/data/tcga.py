@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import DataSchema, ModalitySpec
+from .assemble import join_rows, unmatched
 from .dataset import DatasetSplits, MultimodalDataset
 from .errors import DataError, where
 from .readers import duplicated_ids, read_table
+from .splits import split_dataset
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none"}
 
@@ -64,6 +66,50 @@ def _keyed_table(path: Path, id_column: str | None) -> tuple[list[str], pd.DataF
     return ids, frame.drop(columns=[key])
 
 
+def _read_labels(labels_path: Path, id_column: str | None, label_column: str | None,
+                 classes: tuple[str, ...] | None) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
+    """``(sample ids, class indices, class names)`` of the labels table; empty or unknown labels
+    are refused with their rows."""
+    ids, frame = _keyed_table(labels_path, id_column)
+    column = label_column or (str(frame.columns[0]) if len(frame.columns) else None)
+    if column is None or column not in frame.columns:
+        raise DataError(f"{labels_path}: no label column {label_column!r}; columns: {list(frame.columns)}")
+    raw_labels = [str(v).strip() for v in frame[column]]
+    empty = [f"{where(labels_path, i + 2, column)}: empty label" for i, v in enumerate(raw_labels) if v == ""]
+    if empty:
+        raise DataError(f"{labels_path}: missing labels", empty)
+    names = tuple(classes) if classes is not None else tuple(sorted(set(raw_labels)))
+    unknown = [f"{where(labels_path, i + 2, column)}: label {v!r} is not one of {list(names)}" for i, v in enumerate(raw_labels) if v not in names]
+    if unknown:
+        raise DataError(f"{labels_path}: unknown labels", unknown)
+    return ids, np.array([names.index(v) for v in raw_labels], dtype=np.int64), names
+
+
+def _zscore(x: np.ndarray, rows: np.ndarray) -> None:
+    """Standardise every feature of ``x`` over ``rows`` in place (NaN cells ignored)."""
+    with warnings.catch_warnings():  # an all-missing feature has no statistics: leave it as is
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nan_to_num(np.nanmean(x[rows], axis=0))
+        std = np.nan_to_num(np.nanstd(x[rows], axis=0))
+    x[rows] = (x[rows] - mean) / np.where(std > 0, std, 1.0)
+
+
+def _read_omics(name: str, path: Path, ids: list[str], id_column: str | None, zscore: bool, notes: list[str]):
+    """``(spec, (n, d) features, present (n,))`` of one omics table joined onto the labels' ``ids``."""
+    o_ids, o_frame = _keyed_table(path, id_column)
+    values = _numeric_allowing_missing(o_frame, path)
+    x, here = join_rows(ids, o_ids, values)
+    unlabelled = len(unmatched(ids, o_ids))
+    if unlabelled:
+        notes.append(f"{path.name}: {unlabelled} sample(s) without a label were ignored")
+    if zscore:
+        _zscore(x, here)
+    missing = int(np.isnan(x[here]).sum())
+    if missing:
+        notes.append(f"{path.name}: {missing} missing value(s) kept as NaN (key-masked by the MCA tokeniser)")
+    return ModalitySpec(name, "tabular", (values.shape[1],), tuple(str(c) for c in o_frame.columns)), x, here
+
+
 def load_tcga_tables(
     omics: dict[str, str | Path],
     labels: str | Path,
@@ -81,50 +127,11 @@ def load_tcga_tables(
     if not omics:
         raise ValueError("load_tcga_tables: give at least one omics table")
     labels_path = Path(labels)
-    ids, frame = _keyed_table(labels_path, id_column)
-    column = label_column or (str(frame.columns[0]) if len(frame.columns) else None)
-    if column is None or column not in frame.columns:
-        raise DataError(f"{labels_path}: no label column {label_column!r}; columns: {list(frame.columns)}")
-    raw_labels = [str(v).strip() for v in frame[column]]
-    empty = [f"{where(labels_path, i + 2, column)}: empty label" for i, v in enumerate(raw_labels) if v == ""]
-    if empty:
-        raise DataError(f"{labels_path}: missing labels", empty)
-    names = tuple(classes) if classes is not None else tuple(sorted(set(raw_labels)))
-    unknown = [f"{where(labels_path, i + 2, column)}: label {v!r} is not one of {list(names)}" for i, v in enumerate(raw_labels) if v not in names]
-    if unknown:
-        raise DataError(f"{labels_path}: unknown labels", unknown)
-    y = np.array([names.index(v) for v in raw_labels], dtype=np.int64)
-    row_of = {sid: i for i, sid in enumerate(ids)}
-    n = len(ids)
-    specs, features = [], {}
-    present = np.zeros((n, len(omics)), dtype=bool)
-    notes = []
+    ids, y, names = _read_labels(labels_path, id_column, label_column, classes)
+    specs, features, present, notes = [], {}, np.zeros((len(ids), len(omics)), dtype=bool), []
     for j, (name, path) in enumerate(omics.items()):
-        path = Path(path)
-        o_ids, o_frame = _keyed_table(path, id_column)
-        values = _numeric_allowing_missing(o_frame, path)
-        x = np.zeros((n, values.shape[1]), dtype=np.float32)
-        unlabelled = 0
-        for r, sid in enumerate(o_ids):
-            if sid in row_of:
-                x[row_of[sid]] = values[r]
-                present[row_of[sid], j] = True
-            else:
-                unlabelled += 1
-        if unlabelled:
-            notes.append(f"{path.name}: {unlabelled} sample(s) without a label were ignored")
-        if zscore:
-            rows = present[:, j]
-            with warnings.catch_warnings():  # an all-missing feature has no statistics: leave it as is
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nan_to_num(np.nanmean(x[rows], axis=0))
-                std = np.nan_to_num(np.nanstd(x[rows], axis=0))
-            x[rows] = (x[rows] - mean) / np.where(std > 0, std, 1.0)
-        features[name] = x
-        specs.append(ModalitySpec(name, "tabular", (values.shape[1],), tuple(str(c) for c in o_frame.columns)))
-        missing = int(np.isnan(x[present[:, j]]).sum())
-        if missing:
-            notes.append(f"{path.name}: {missing} missing value(s) kept as NaN (key-masked by the MCA tokeniser)")
+        spec, features[name], present[:, j] = _read_omics(name, Path(path), ids, id_column, zscore, notes)
+        specs.append(spec)
     if len(names) < 2:
         raise DataError(f"{labels_path}: a classification needs at least 2 classes, found {list(names)}")
     return MultimodalDataset(
@@ -136,15 +143,6 @@ def load_tcga_tables(
         source=f"tcga:{labels_path.parent}",
         notes=tuple(notes),
     )
-
-
-def split_dataset(data: MultimodalDataset, test_fraction: float, seed: int) -> DatasetSplits:
-    """A seeded random split (the original: ``train_test_split(0.1, seed=43)``)."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    order = np.random.default_rng(seed).permutation(len(data))
-    n_test = max(1, int(round(test_fraction * len(data))))
-    return DatasetSplits(train=data.subset(np.sort(order[n_test:])), test=data.subset(np.sort(order[:n_test])))
 
 
 def load_tcga(
@@ -176,4 +174,4 @@ def load_tcga(
     return split_dataset(data, test_fraction, seed)
 
 
-__all__ = ["load_tcga", "load_tcga_tables", "split_dataset"]
+__all__ = ["load_tcga", "load_tcga_tables"]

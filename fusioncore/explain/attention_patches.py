@@ -18,7 +18,7 @@ head(s) and the reader's tokens, then divided by its total mass on the image, so
 image no attention, e.g. the image was switched off). The total is kept as ``mass``.
 
 :func:`patch_attention_fidelity` scores these maps against the demo cohort's planted patches (the
-AUROC the U-Net gate gets in ``data.synthetic_cohort.explanation_fidelity``).
+AUROC the U-Net gate gets in ``explain.planted.explanation_fidelity``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.align import align_to_schema
-from ..data.dataset import MultimodalDataset, to_batch
+from ..data.dataset import MultimodalDataset
 from ..data.synthetic_cohort import SyntheticCohort
-from ..metrics import binary_auroc
+from ..training.evaluate import ensure_aligned, model_batches
 from ..types import AttentionMaps
+from .planted import planted_auroc
 
 OWN_TOKENS = "tokens"
 RETURN_TOKEN = "return token"
@@ -169,22 +169,19 @@ def cohort_patch_attention(model, data: MultimodalDataset, modality: str, *, bat
                            layer: int | None = None, head: int | None = None) -> PatchAttention:
     """:func:`patch_attention` of every sample of ``data`` (aligned to the model's schema), in batches
     (dense attention maps cost ``B * H * S^2`` floats per layer, so batches stay small)."""
-    if data.schema != model.schema:
-        data = align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     grid = image_grid(model, modality)
     j = model.modality_names.index(modality)
-    model.eval()
     parts = []
-    for start in range(0, len(data), batch_size):
-        index = np.arange(start, min(start + batch_size, len(data)))
-        out = model(to_batch(data, model.preprocessing, model.device, index), return_attention=True)
+    for _, batch in model_batches(model, data, batch_size=batch_size):
+        out = model(batch, return_attention=True)
         parts.append(patch_attention(out.attention, j, grid, modality_name=modality, layer=layer, head=head))
     return PatchAttention(parts[0].readers, np.concatenate([p.maps for p in parts]), np.concatenate([p.mass for p in parts]))
 
 
 def patch_attention_fidelity(model, cohort: SyntheticCohort, *, batch_size: int = 16) -> dict:
-    """AUROC of each reader's patch attention against the planted patch masks, over every patch of
-    every sample (as ``heatmap_auroc`` of the U-Net gate), for the model's first image modality.
+    """Pooled AUROC of each reader's patch attention against the planted patch masks, over every patch
+    of every sample (as ``heatmap_auroc`` of the U-Net gate), for the model's first image modality.
 
     Returns ``{"patch_attention_auroc": {reader: auroc}, "patch_attention_mass": {reader: mean mass}}``
     (mass: the mean share of each reader's attention that goes to the image at all).
@@ -198,6 +195,6 @@ def patch_attention_fidelity(model, cohort: SyntheticCohort, *, batch_size: int 
         raise ValueError(f"the planted patch masks are {truth.shape[1]} x {truth.shape[2]}, the model's patch grid is "
                          f"{att.maps.shape[2]} x {att.maps.shape[3]}: score a model whose patches are the planted ones")
     return {
-        "patch_attention_auroc": {r: binary_auroc(att.maps[:, i], truth) for i, r in enumerate(att.readers)},
+        "patch_attention_auroc": {r: planted_auroc(att.maps[:, i], truth, pooled=True) for i, r in enumerate(att.readers)},
         "patch_attention_mass": {r: float(att.mass[:, i].mean()) for i, r in enumerate(att.readers)},
     }

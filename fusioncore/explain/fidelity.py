@@ -1,4 +1,4 @@
-"""Fidelity of explanations: deletion/insertion curves, agreement between kinds, planted-truth recovery.
+"""Fidelity of explanations: deletion/insertion curves and agreement between kinds.
 
 * **Deletion** (Petsiuk et al. 2018, RISE): replace a modality's units (tabular features, image
   patches, sequence tokens) by the baseline in order of decreasing importance and track the
@@ -7,8 +7,8 @@
   Only the explained modality is perturbed; samples where it is absent are NaN, never scored.
 * **Agreement**: per-sample Spearman rank correlation and top-k overlap between two kinds (e.g.
   gates vs |Integrated Gradients|).
-* **Planted recovery**: when the data say which units carry the signal (the synthetic demo
-  cohort), how well each kind ranks them: per-sample AUROC and top-k hit rate.
+* **Planted recovery** (when the data say which units carry the signal) is scored by
+  :mod:`fusioncore.explain.planted`, the one planted-truth scorer.
 
 Score arrays are ``(N, U)`` per modality: ``U = d`` features, ``(H/p)*(W/p)`` patches (a
 ``(N, h, w)`` patch grid or ``(N, H, W)`` pixel map is accepted and pooled), or ``L`` tokens.
@@ -17,13 +17,12 @@ Score arrays are ``(N, U)`` per modality: ``U = d`` features, ``(H/p)*(W/p)`` pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from ..data.dataset import MultimodalDataset, to_batch
-from ..metrics import binary_auroc
 from ..types import Batch
 from .attributions import modality_baselines, resolve_target
 from .units import expand_units, n_units, pool_patches, unit_scores
@@ -88,16 +87,15 @@ def perturbation_curves(
     ``target``: ``"label"`` (true class; falls back to ``"predicted"`` without labels),
     ``"predicted"``, or an ``(N,)`` array. Ties keep the unit order (stable sort).
     """
-    from ..data.align import align_to_schema
     from ..device import select_device
+    from ..training.evaluate import ensure_aligned, model_batches
 
     bad = sorted(set(modes) - set(MODES))
     if bad:
         raise ValueError(f"modes: unknown {bad}; choose from {list(MODES)}")
     if steps < 1:
         raise ValueError(f"steps: expected a positive integer, got {steps}")
-    if data.schema != model.schema:
-        data = align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     spec = model.schema.modality(modality)
     j = model.schema.index(modality)
     s = unit_scores(scores, spec.kind, spec.shape, patch_size)
@@ -115,9 +113,7 @@ def perturbation_curves(
     out = {m: np.full((len(data), steps + 1), np.nan) for m in modes}
     n = len(data)
     target_arr = None if isinstance(target, str) else np.broadcast_to(np.asarray(target), (n,))
-    for start in range(0, n, batch_size):
-        index = np.arange(start, min(start + batch_size, n))
-        batch = to_batch(data, model.preprocessing, dev, index)
+    for index, batch in model_batches(model, data, batch_size=batch_size, device=dev):
         tgt = resolve_target(model, batch, target if target_arr is None else target_arr[index])
         order = torch.as_tensor(order_all[index], device=dev)
         rank = torch.empty_like(order)
@@ -187,78 +183,6 @@ def rank_agreement(a: np.ndarray, b: np.ndarray, *, k: int = 5) -> tuple[np.ndar
     return rho, overlap
 
 
-class Recovery(NamedTuple):
-    """How well scores rank the planted units: mean per-sample AUROC and top-k hit rate."""
-
-    auroc: float
-    top_k_hit_rate: float
-
-
-def planted_recovery(scores: np.ndarray, truth_mask: np.ndarray, *, k: int | None = None) -> Recovery:
-    """Recovery of planted units from ``(N, U)`` scores (higher = more important).
-
-    truth_mask: ``(N, U)`` bool (or ``(U,)``, the same planted units for every sample).
-    auroc: mean over samples (with both planted and other units, finite scores) of the AUROC of
-           the scores separating planted from other units (ties count 1/2).
-    top_k_hit_rate: mean of |top-k ∩ planted| / min(k, #planted); ``k`` defaults to the number
-           of planted units of each sample (then it is precision = recall at k).
-    """
-    s = np.asarray(scores, dtype=float)
-    t = np.asarray(truth_mask, dtype=bool)
-    if s.ndim == 1:
-        s = s[None]
-    if t.ndim == 1:
-        t = np.broadcast_to(t, s.shape)
-    if s.shape != t.shape:
-        raise ValueError(f"planted_recovery: scores {s.shape} and truth_mask {t.shape} differ in shape")
-    aucs, hits = [], []
-    for si, ti in zip(s, t):
-        if not np.isfinite(si).all():
-            continue
-        pos, neg = si[ti], si[~ti]
-        if len(pos) == 0:
-            continue
-        kk = int(ti.sum()) if k is None else int(k)
-        top = np.argsort(-si, kind="stable")[:kk]
-        hits.append(ti[top].sum() / min(kk, len(pos)))
-        if len(neg):
-            aucs.append(binary_auroc(si, ti))
-    return Recovery(float(np.mean(aucs)) if aucs else float("nan"), float(np.mean(hits)) if hits else float("nan"))
-
-
-def truth_masks(truth: Any, schema, n: int) -> dict[str, np.ndarray]:
-    """Planted-truth unit masks per modality, ``(N, U)`` bool.
-
-    ``truth`` is a mapping modality -> ``(N, U)``/``(U,)`` bool mask, or the demo cohort's
-    ``GroundTruth`` (``patch_masks`` for the image modality, ``informative_features`` names).
-    """
-    if isinstance(truth, dict):
-        out = {}
-        for name, m in truth.items():
-            schema.modality(name)  # a KeyError naming the modalities when unknown
-            m = np.asarray(m, dtype=bool)
-            out[name] = np.broadcast_to(m, (n, m.size)) if m.ndim == 1 else m.reshape(n, -1)
-        return out
-    out = {}
-    images = [m for m in schema.modalities if m.kind == "image"]
-    patch = getattr(truth, "patch_masks", None)
-    if patch is not None and images:
-        if len(images) > 1:
-            raise ValueError("truth.patch_masks is ambiguous: the schema has several image modalities; pass a dict")
-        out[images[0].name] = np.asarray(patch, dtype=bool).reshape(n, -1)
-    for name, feats in (getattr(truth, "informative_features", None) or {}).items():
-        spec = schema.modality(name)
-        if not spec.features:
-            raise ValueError(f"truth names informative features of {name!r}, but the schema has no feature names for it")
-        unknown = sorted(set(feats) - set(spec.features))
-        if unknown:
-            raise ValueError(f"truth: informative feature(s) {unknown[:5]} are not columns of {name!r}")
-        mask = np.isin(np.asarray(spec.features), list(feats))
-        out[name] = np.broadcast_to(mask, (n, mask.size))
-    return out
-
-
-
 def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str] = ("ig",), batch_size: int = 32,
                        include_gates: bool = True, seed: int = 0, progress: Callable[[int, int], None] | None = None,
                        **attribution_kwargs: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -312,19 +236,6 @@ def agreement_table(scores: dict[str, dict[str, np.ndarray]], methods: Sequence[
                          "spearman_mean": np.nanmean(rho) if np.isfinite(rho).any() else np.nan,
                          f"top{top_k}_overlap_mean": np.nanmean(overlap) if np.isfinite(overlap).any() else np.nan,
                          "n_samples": int(np.isfinite(overlap).sum())})
-    return pd.DataFrame(rows)
-
-
-def recovery_table(scores: dict[str, dict[str, np.ndarray]], masks: dict[str, np.ndarray]):
-    """Per explanation kind and modality with planted units: :func:`planted_recovery`'s AUROC and hit rate."""
-    import pandas as pd
-
-    rows = []
-    for kind, per in scores.items():
-        for n, m in masks.items():
-            if n in per:
-                r = planted_recovery(per[n], m)
-                rows.append({"kind": kind, "modality": n, "auroc": r.auroc, "top_k_hit_rate": r.top_k_hit_rate})
     return pd.DataFrame(rows)
 
 

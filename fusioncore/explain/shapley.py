@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..data.dataset import MultimodalDataset, to_batch
+from ..data.dataset import MultimodalDataset
 from ..types import Batch
 from .attributions import resolve_target
 
@@ -131,22 +131,17 @@ def modality_shapley(
     progress: Callable[[int, int], None] | None = None,
 ) -> ModalityContributions:
     """:func:`modality_shapley_batch` over a cohort in batches (``progress(done, total)``)."""
-    from ..data.align import align_to_schema
     from ..device import select_device
+    from ..training.evaluate import ensure_aligned, model_batches
 
-    if data.schema != model.schema:
-        data = align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     dev = select_device(device) if device is not None else model.device
-    model.to(dev).eval()
+    model.to(dev)
     n = len(data)
     target_arr = None if isinstance(target, str) else np.broadcast_to(np.asarray(target), (n,))
     parts = []
-    for start in range(0, n, batch_size):
-        index = np.arange(start, min(start + batch_size, n))
-        batch = to_batch(data, model.preprocessing, dev, index)
+    for index, batch in model_batches(model, data, batch_size=batch_size, device=dev, progress=progress):
         parts.append(modality_shapley_batch(model, batch, target=target if target_arr is None else target_arr[index], output=output))
-        if progress is not None:
-            progress(int(index[-1]) + 1, n)
     cat = lambda key: np.concatenate([getattr(p, key) for p in parts])  # noqa: E731
     return ModalityContributions(
         sample_ids=[s for p in parts for s in p.sample_ids], modality_names=parts[0].modality_names,

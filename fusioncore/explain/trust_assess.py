@@ -23,7 +23,8 @@ from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
 from .attributions import modality_baselines
 from .faithfulness import DeletionInsertion, Interval, deletion_insertion
-from .fidelity import planted_recovery, rank_agreement, truth_masks
+from .fidelity import rank_agreement
+from .planted import planted_recovery, sample_aurocs, truth_masks
 from .randomisation import RandomisationResult, randomisation_test
 from .road import FRACTIONS as ROAD_FRACTIONS, RoadCurves, road_curves
 from .trust import (Check, Progress, SampleTrust, TrustRecord, TrustThresholds, check_gap, check_randomisation,
@@ -136,10 +137,6 @@ def _sample_randomisation(values: dict, i: int, t: TrustThresholds) -> Check:
     return replace(c, line=c.line + f"; mean over the {int(np.isfinite(sim).sum())} samples the cascade ran on")
 
 
-def _recovery_per_sample(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return np.array([planted_recovery(s[None], m[None]).auroc for s, m in zip(scores, mask)])
-
-
 @dataclass
 class _Context:
     """What every explanation's checks share: the model, inputs, baselines, target, settings."""
@@ -171,7 +168,7 @@ def _assess_one(c: _Context, e: Explanation, scores: dict, rand: RandomisationRe
         values["road_gap"] = road.gap()
     mask = c.masks.get(e.modality)
     if mask is not None and mask.any():
-        values["recovery_auroc"] = _recovery_per_sample(where[e], mask)
+        values["recovery_auroc"] = sample_aurocs(where[e], mask)
     agreement, per = _agreement(where, e, st.top_k)
     gap = lambda key, per_random=None: interval(values[key], per_random, confidence=st.confidence, seed=st.seed)  # noqa: E731
     mean = lambda key: float(np.nanmean(values[key])) if key in values and np.isfinite(values[key]).any() else None  # noqa: E731
@@ -217,10 +214,10 @@ def assess_trust(model, data: MultimodalDataset, *, reference: MultimodalDataset
     cohort's ``GroundTruth`` or modality -> ``(N, U)`` bool masks). only: assess just these of the
     explanations the model gives (agreement is then among them). ``progress(done, total, what)``.
     """
-    from ..data.align import align_to_schema
+    from ..training.evaluate import ensure_aligned
 
     start = time.perf_counter()
-    align = lambda d: d if d.schema == model.schema else align_to_schema(d, model.schema)  # noqa: E731
+    align = lambda d: ensure_aligned(model, d)  # noqa: E731
     data = align(data)
     reference = align(reference) if reference is not None else data
     model.eval()
@@ -278,9 +275,9 @@ def assess_sample(model, data: MultimodalDataset, index: int, present=None, *, t
     Baselines come from the whole cohort ``data`` (a one-sample mean would be the sample itself);
     ``truth``: planted truth of ``data``'s rows (see :func:`demo_planted_truth`), or None.
     """
-    from ..data.align import align_to_schema
+    from ..training.evaluate import ensure_aligned
 
-    data = data if data.schema == model.schema else align_to_schema(data, model.schema)
+    data = ensure_aligned(model, data)
     names = model.modality_names
     flags = np.ones(len(names), dtype=bool) if present is None else np.asarray(present, dtype=bool).reshape(-1)
     if flags.shape[0] != len(names):

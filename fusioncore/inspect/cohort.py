@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 
 from ..data.dataset import MultimodalDataset
-from ..explain.tcp import tcp_errors, tcp_statistics, threshold_table, true_tcp
+from ..explain.tcp import threshold_table
+from ..metrics import tcp_errors, tcp_statistics, true_tcp
 from ..types import FusionOutput
 from .session import ensure_aligned
 
@@ -113,7 +114,7 @@ def tcp_arrays(result: CohortResult) -> tuple[dict[str, np.ndarray], dict[str, n
         if name not in out.confidence or name not in out.modality_logits:
             continue
         here = data.present[:, j]
-        # float32 in, float64 out: the same arithmetic as ``fusioncore.explain.tcp.tcp_errors``
+        # float32 in, float64 out: the same arithmetic as ``fusioncore.metrics.tcp_errors``
         conf = out.confidence[name].numpy().astype(np.float64)
         tcp = true_tcp(out.modality_logits[name].numpy(), data.labels).astype(np.float64)
         conf[~here], tcp[~here] = np.nan, np.nan
@@ -123,7 +124,7 @@ def tcp_arrays(result: CohortResult) -> tuple[dict[str, np.ndarray], dict[str, n
 
 def tcp_summary(result: CohortResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(statistics, thresholds)``: per modality n, MSE, RMSE, MAE, R², MAPE (%); and the
-    fraction of samples with |error| > k·TCP for k = 0.1 … 1.0 (``fusioncore.explain.tcp``)."""
+    fraction of samples with |error| > k·TCP for k = 0.1 … 1.0 (``fusioncore.metrics``)."""
     data = result.data
     errors = {} if data.labels is None else tcp_errors(result.output, data.labels, data.sample_ids, data.modality_names)
     rows = []

@@ -27,7 +27,7 @@ import pandas as pd
 from ..access import AccessPolicy, confine
 from ..data.errors import DataError
 from ..data.readers import TABLE_SUFFIXES, read_table
-from ..data.sources import LOADERS
+from ..data.loaders import LOADERS
 from ..data.tables import IMAGE_COLUMNS, MANIFEST_NAME, discover
 
 #: Files a loader may read directly in a dataset folder (tables, manifests, CMU's .csd, arrays).

@@ -15,10 +15,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..data.align import align_to_schema
 from ..data.dataset import MultimodalDataset, to_batch
 from ..device import describe_device
-from ..explain.tcp import true_tcp
+from ..metrics import true_tcp
+from ..training.evaluate import ensure_aligned
 from ..types import AttentionMaps
 
 
@@ -139,11 +139,6 @@ class SampleExplanation:
     def tcp_error(self) -> dict[str, float]:
         """Predicted minus true TCP per modality (NaN when either is missing)."""
         return {m: self.confidence.get(m, float("nan")) - t for m, t in self.true_tcp.items()}
-
-
-def ensure_aligned(model, data: MultimodalDataset) -> MultimodalDataset:
-    """``data`` in the model's schema (columns matched by name; see ``align_to_schema``)."""
-    return data if data.schema == model.schema else align_to_schema(data, model.schema)
 
 
 def one_click_away(available, pattern: tuple[bool, ...]) -> list[tuple[bool, ...]]:

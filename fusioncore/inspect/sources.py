@@ -3,7 +3,7 @@
 The bundled demo lives in ``assets/demo/`` (``fusioncore.datasets``); the dashboard shows its
 held-out test split, so the numbers a user sees are not training-set numbers. A dataset folder
 (or a ``KIND:PATH`` spec such as ``mogonet:DIR``) is checked against the allowed roots and
-confined to its folder (:mod:`.folders`), loaded with ``fusioncore.data.sources.load_data``,
+confined to its folder (:mod:`.folders`), loaded with ``fusioncore.data.loaders.load_data``,
 and its splits are shown together, tagged.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from ..data.dataset import DatasetSplits, MultimodalDataset
 from ..data.errors import DataError
 from ..access import AccessPolicy
-from ..data.sources import load_data
+from ..data.loaders import load_data
 from ..datasets import DEMO_CHECKPOINTS, demo_dir, load_demo_cohort
 from .folders import DatasetSource, check_confined, resolve_dataset
 

@@ -12,9 +12,11 @@ loader. Messages name the archive and its members, never a server folder.
 Samples: one CSV/TSV per tabular modality (file stem = modality name, first column = sample
 id), images as PNG/JPEG/TIFF named after their sample (``S01.png``; ``S01__histology.png`` when
 the model has several image modalities) or one single image, and an optional ``labels.csv``
-(``sample_id,label``). Tables go through the package's readers (every non-numeric cell is
-reported with its row and column) and are matched to the model's feature names by name with
-``align_to_schema`` (missing columns are an error listing them, extra columns a note).
+(``sample_id,label``). Tables and images go through the package's readers, which read the
+uploaded bytes themselves (nothing is written to disk; every non-numeric cell is reported with
+its row and column), are joined by sample id with ``data.assemble`` and matched to the model's
+feature names by name with ``align_to_schema`` (missing columns are an error listing them, extra
+columns a note).
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ import numpy as np
 from ..checkpoint import CONFIG_FILE, MAX_CONFIG_BYTES, WEIGHTS_FILE, CheckpointError, weights_nbytes
 from ..config import DataSchema, ModalitySpec
 from ..data.align import align_to_schema
+from ..data.assemble import assemble
 from ..data.dataset import MultimodalDataset
 from ..data.errors import DataError
 from ..data.images import ImageLoadError, read_image, to_model_input
 from ..data.readers import TABLE_SUFFIXES
-from ..data.tables import LABEL_STEMS, ModalityFile, _keyed, read_modality_table
+from ..data.tables import LABEL_STEMS, ModalityFile, read_keyed_table, read_modality_table
 
 #: The most bytes ever written for an uploaded checkpoint's weights, whatever its config says.
 MAX_CHECKPOINT_BYTES = 2 * 1024**3
@@ -245,11 +248,9 @@ def _sort_uploads(schema: DataSchema, files: Sequence[tuple[str, bytes]]):
     return tables, images, labels_file
 
 
-def _read_labels(folder: Path, labels_file: tuple[str, bytes]) -> dict[str, str]:
+def _read_labels(labels_file: tuple[str, bytes]) -> dict[str, str]:
     """Sample id -> label of an uploaded ``labels.csv`` (the ``label`` column, else the second)."""
-    path = folder / Path(labels_file[0]).name
-    path.write_bytes(labels_file[1])
-    frame, ids, key = _keyed(path, None)
+    frame, ids, key = read_keyed_table(Path(Path(labels_file[0]).name), None, data=labels_file[1])
     if frame.shape[1] == 0:
         raise DataError(f"{labels_file[0]}: only a sample-id column ({key!r}); a labels table needs two columns, "
                         "e.g. sample_id,label")
@@ -257,50 +258,34 @@ def _read_labels(folder: Path, labels_file: tuple[str, bytes]) -> dict[str, str]
     return {sid: str(v).strip() for sid, v in zip(ids, frame[col].tolist())}
 
 
-def _stack_tables(read, sample_ids: list[str]):
-    """Specs, ``(n, d)`` features and presence of the uploaded tables, rows in ``sample_ids`` order."""
-    n = len(sample_ids)
-    specs, features, present = [], {}, []
-    for spec, rows, values in read:
-        out = np.zeros((n, *spec.shape), dtype=np.float32)
-        here = np.zeros(n, dtype=bool)
-        for i, sid in enumerate(sample_ids):
-            if sid in rows:
-                out[i], here[i] = values[rows[sid]], True
-        specs.append(spec)
-        features[spec.name] = out
-        present.append(here)
-    return specs, features, present
+def _read_tables(tables: list[tuple[str, bytes]]):
+    """``(spec, sample id -> row, values)`` of each uploaded table, read from its bytes."""
+    return [read_modality_table(ModalityFile(Path(fname).stem, Path(Path(fname).name), "tabular", data=payload), None)
+            for fname, payload in tables]
 
 
-def _read_images(folder: Path, schema: DataSchema, assigned, sample_ids: list[str], max_pixels: int):
-    """Specs, ``(n, C, H, W)`` inputs and presence per image modality; one error listing every bad image."""
-    n = len(sample_ids)
-    specs, features, present, bad = [], {}, [], []
+def _read_images(schema: DataSchema, assigned, sample_ids: list[str], max_pixels: int):
+    """``(spec, sample ids, (r, C, H, W) inputs)`` per image modality with uploads; one error
+    listing every bad image."""
+    read, bad = [], []
     for mspec in _image_spec(schema):
         mine = {s: item for (m, s), item in assigned.items() if m == mspec.name}
         if not mine:
             continue
         c, h, w = mspec.shape
-        out = np.zeros((n, c, h, w), dtype=np.float32)
-        here = np.zeros(n, dtype=bool)
-        for i, sid in enumerate(sample_ids):
-            if sid not in mine:
-                continue
+        ids, values = [], []
+        for sid in (s for s in sample_ids if s in mine):
             fname, payload = mine[sid]
-            path = folder / f"img-{i}{Path(fname).suffix.lower()}"
-            path.write_bytes(payload)
             try:
-                out[i] = to_model_input(read_image(path, max_pixels=max_pixels).pixels, (h, w))
-                here[i] = True
+                values.append(to_model_input(read_image(payload, max_pixels=max_pixels, name=fname).pixels, (h, w)))
+                ids.append(sid)
             except ImageLoadError as err:
-                bad.append(f"{fname}: {str(err).replace(str(path) + ': ', '')}")
-        specs.append(ModalitySpec(mspec.name, "image", (c, h, w)))
-        features[mspec.name] = out
-        present.append(here)
+                bad.append(f"{fname}: {str(err).replace(str(Path(fname)) + ': ', '', 1)}")
+        read.append((ModalitySpec(mspec.name, "image", (c, h, w)), ids,
+                     np.stack(values) if values else np.zeros((0, c, h, w), dtype=np.float32)))
     if bad:
         raise ImageLoadError("uploaded image(s) cannot be used (expected PNG, JPEG or TIFF):\n  " + "\n  ".join(bad))
-    return specs, features, present
+    return read
 
 
 def _label_indices(label_map: dict[str, str], fname: str, sample_ids: list[str], classes) -> np.ndarray:
@@ -313,47 +298,29 @@ def _label_indices(label_map: dict[str, str], fname: str, sample_ids: list[str],
     return np.array([classes.index(label_map[s]) for s in sample_ids], dtype=np.int64)
 
 
-def _scrubbed(err: ValueError, folder: Path) -> None:
-    """Take the server's temporary folder out of ``err``'s message, in place (file names stay)."""
-    err.args = (str(err).replace(str(folder) + os.sep, "").replace(str(folder), "upload"),)
-
-
 def read_uploaded_samples(schema: DataSchema, files: Sequence[tuple[str, bytes]], *,
-                          max_pixels: int = UPLOAD_MAX_PIXELS, workdir: str | Path | None = None) -> MultimodalDataset:
+                          max_pixels: int = UPLOAD_MAX_PIXELS) -> MultimodalDataset:
     """Uploaded ``(file name, bytes)`` pairs as a dataset in ``schema`` (the model's).
 
-    The files are written to a private temporary folder under ``workdir`` (removed on return)
-    so the package's readers can read them. Raises :class:`~fusioncore.data.errors.DataError`
-    / :class:`ImageLoadError` (both ``ValueError``) naming the uploaded file, row and column,
-    or the missing/unknown modality, never the server folder.
+    The package's readers read the bytes themselves (nothing is written to disk). Raises
+    :class:`~fusioncore.data.errors.DataError` / :class:`ImageLoadError` (both ``ValueError``)
+    naming the uploaded file, row and column, or the missing/unknown modality.
     """
     if not files:
         raise DataError("no files uploaded: upload one CSV per tabular modality and/or images")
     tables, images, labels_file = _sort_uploads(schema, files)
-    with tempfile.TemporaryDirectory(prefix="fc-upload-", dir=workdir) as tmp:
-        folder = Path(tmp)
-        try:
-            read = []
-            for fname, payload in tables:
-                path = folder / Path(fname).name
-                path.write_bytes(payload)
-                read.append(read_modality_table(ModalityFile(Path(fname).stem, path, "tabular"), None))
-            label_map = None if labels_file is None else _read_labels(folder, labels_file)
-            table_ids = list(dict.fromkeys(s for _, rows, _ in read for s in rows))
-            assigned = _assign_images(images, schema, table_ids)
-            sample_ids = list(dict.fromkeys(table_ids + [s for (_, s) in assigned]))
-            specs, features, present = _stack_tables(read, sample_ids)
-            more = _read_images(folder, schema, assigned, sample_ids, max_pixels)
-        except ValueError as err:
-            _scrubbed(err, folder)
-            raise
-    specs, present = specs + more[0], present + more[2]
-    features.update(more[1])
+    read = _read_tables(tables)
+    label_map = None if labels_file is None else _read_labels(labels_file)
+    table_ids = list(dict.fromkeys(s for _, rows, _ in read for s in rows))
+    assigned = _assign_images(images, schema, table_ids)
+    sample_ids = list(dict.fromkeys(table_ids + [s for (_, s) in assigned]))
+    keyed = [(spec, rows, values) for spec, rows, values in read] + _read_images(schema, assigned, sample_ids, max_pixels)
+    features, present = assemble(sample_ids, [(spec.name, rows, values) for spec, rows, values in keyed])
     labels = None if label_map is None else _label_indices(label_map, labels_file[0], sample_ids, schema.classes)
     data = MultimodalDataset(
-        schema=DataSchema(tuple(specs), schema.classes),
+        schema=DataSchema(tuple(spec for spec, _, _ in keyed), schema.classes),
         features=features,
-        present=np.stack(present, axis=1) if present else np.zeros((len(sample_ids), 0), dtype=bool),
+        present=present,
         labels=labels,
         sample_ids=tuple(sample_ids),
         source="uploaded samples",

@@ -22,9 +22,8 @@ from ..explain.fidelity import (
     cohort_curves,
     curves_frame,
     explanation_scores,
-    recovery_table,
-    truth_masks,
 )
+from ..explain.planted import recovery_table, truth_masks
 
 
 def run_fidelity(

@@ -16,6 +16,7 @@ import torch
 
 from ..config import SelectionConfig
 from ..data.dataset import MultimodalDataset
+from ..data.splits import held_out_rows, rest
 
 
 def holdout_split(data: MultimodalDataset, fraction: float, seed: int) -> tuple[MultimodalDataset, MultimodalDataset]:
@@ -26,18 +27,11 @@ def holdout_split(data: MultimodalDataset, fraction: float, seed: int) -> tuple[
     """
     if data.labels is None:
         raise ValueError(f"{data.source or 'training data'} has no labels: a stratified validation split needs them")
-    rng = np.random.default_rng(seed)
-    held: list[int] = []
-    for label in np.unique(data.labels):
-        rows = np.flatnonzero(data.labels == label)
-        take = min(max(int(round(fraction * len(rows))), 1), len(rows) - 1)
-        held.extend(rng.permutation(rows)[:take].tolist())
-    if not held:
+    held = held_out_rows(len(data), fraction, seed, labels=data.labels, at_least=1, keep_one=True)
+    if not len(held):
         raise ValueError(f"{data.source or 'training data'}: {len(data)} samples are too few to hold out a "
                          "validation split (every class needs 2 or more); use --recipe paper")
-    mask = np.zeros(len(data), dtype=bool)
-    mask[held] = True
-    return data.subset(np.flatnonzero(~mask)), data.subset(np.flatnonzero(mask))
+    return data.subset(rest(len(data), held)), data.subset(held)
 
 
 def validation_scores(model, data: MultimodalDataset) -> dict[str, float]:

@@ -13,11 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..explain.tcp import THRESHOLDS, fraction_above, relative_error
-from ..metrics import all_subsets
+from ..metrics import THRESHOLDS, all_subsets, fraction_above, relative_error
 from ._common import PRESENT_COLOR, base_layout, to_numpy
 
-DEFAULT_KS = THRESHOLDS  # the k of the TCP tables: the maths lives in explain/tcp.py
+DEFAULT_KS = THRESHOLDS  # the k of the TCP tables: the maths lives in metrics.py
 
 # -- TCP errors (predicted confidence vs true-class probability) ----------------------------
 
@@ -29,7 +28,7 @@ def tcp_error_data(
     sample_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per (sample, modality) where the modality is present: ``predicted`` confidence,
-    ``true`` TCP, ``error`` (pred - true), ``relative_error`` = |error| / true (explain/tcp.py's).
+    ``true`` TCP, ``error`` (pred - true), ``relative_error`` = |error| / true (metrics.py's).
 
     Absent modalities carry NaN confidence (the contract) and are dropped, not counted as 0."""
     rows = []

@@ -16,7 +16,7 @@ import pytest
 
 import fusioncore as fc
 from fusioncore.cli import main
-from fusioncore.data.sources import load_data
+from fusioncore.data.loaders import load_data
 
 from conftest import REPO
 from doc_layouts import write_my_cohort

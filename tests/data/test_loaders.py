@@ -12,7 +12,7 @@ from doc_layouts import write_mogonet
 from fusioncore.data.align import align_to_schema
 from fusioncore.data.errors import DataError
 from fusioncore.data.mogonet import load_mogonet
-from fusioncore.data.sources import load_data
+from fusioncore.data.loaders import load_data
 from fusioncore.data.tables import load_tables
 
 

@@ -185,7 +185,7 @@ def test_cmu_mosei_bad_labels(tmp_path):
 
 def test_folder_loaders_as_the_cli_calls_them(tmp_path):
     from fusioncore.data.cmu_mosei import load_cmu_mosei
-    from fusioncore.data.sources import load_data
+    from fusioncore.data.loaders import load_data
     from fusioncore.data.tcga import load_tcga
 
     tcga = tmp_path / "tcga"

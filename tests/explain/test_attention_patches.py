@@ -9,7 +9,8 @@ import torch
 
 import fusioncore as fc
 from fusioncore.data.dataset import to_batch
-from fusioncore.data.synthetic_cohort import auroc, make_synthetic_cohort
+from fusioncore.data.synthetic_cohort import make_synthetic_cohort
+from fusioncore.metrics import binary_auroc
 from fusioncore.explain.attention_patches import (
     cohort_patch_attention,
     image_grid,
@@ -110,7 +111,7 @@ def test_real_models_give_a_share_per_patch(cohort, method):
     assert np.allclose(one.maps[0], att.maps[7], atol=1e-5)
     fid = patch_attention_fidelity(model, cohort)
     for i, reader in enumerate(att.readers):
-        assert fid["patch_attention_auroc"][reader] == pytest.approx(auroc(att.maps[:, i], cohort.truth.patch_masks))
+        assert fid["patch_attention_auroc"][reader] == pytest.approx(binary_auroc(att.maps[:, i], cohort.truth.patch_masks))
 
 
 def test_fidelity_needs_patch_tokens(cohort):

@@ -15,10 +15,9 @@ from fusioncore.explain.fidelity import (
     curves_frame,
     explanation_scores,
     perturbation_curves,
-    planted_recovery,
     rank_agreement,
-    truth_masks,
 )
+from fusioncore.explain.planted import planted_recovery, truth_masks
 from fusioncore.explain.units import unit_scores
 from fusioncore.reports.fidelity import run_fidelity
 from fusioncore.training import fit

@@ -11,7 +11,7 @@ import fusioncore as fc
 from fusioncore.data.dataset import to_batch
 from fusioncore.datasets import demo_checkpoint, load_demo_cohort
 from fusioncore.explain.faithfulness import deletion_insertion, mean_interval
-from fusioncore.explain.fidelity import truth_masks
+from fusioncore.explain.planted import truth_masks
 from fusioncore.explain.road import road_curves
 from fusioncore.explain.trust import PASS, TrustThresholds, check_gap
 from fusioncore.explain.trust_assess import TrustSettings, assess_trust

@@ -7,7 +7,7 @@ from conftest import make_tabular_dataset
 from inspect_helpers import tiny_model
 
 from fusioncore.data.dataset import DatasetSplits
-from fusioncore.explain.tcp import tcp_errors, tcp_statistics
+from fusioncore.metrics import tcp_errors, tcp_statistics
 from fusioncore.inspect import cohort_table, combine_splits, run_cohort, subset_robustness, tcp_arrays, tcp_summary
 from fusioncore.inspect import figures
 from fusioncore.metrics import classification_metrics
@@ -37,7 +37,7 @@ def test_cohort_table_matches_predict(model, data):
     assert table.loc[~absent, "m1:confidence"].notna().all()
 
 
-def test_tcp_summary_matches_explain_tcp(model, data):
+def test_tcp_summary_matches_the_metrics_tcp(model, data):
     result = run_cohort(model, data)
     stats, thresholds = tcp_summary(result)
     reference = tcp_errors(predict(model, data).output, data.labels, data.sample_ids, data.modality_names)

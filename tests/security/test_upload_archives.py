@@ -116,13 +116,25 @@ def test_an_id_only_labels_table_is_a_clear_message(ckpt):
         read_uploaded_samples(schema, [("m0.csv", table.encode()), ("labels.csv", b"sample_id\ns1\n")])
 
 
-def test_upload_messages_never_name_the_server_folder(ckpt, tmp_path):
+def test_uploaded_samples_are_read_from_memory_and_messages_name_only_the_upload(ckpt, monkeypatch):
+    """No temporary file is written (the readers take the bytes), so no message can name a server folder."""
+    import tempfile
+    from pathlib import Path
+
     import fusioncore as fc
 
     schema = fc.load(ckpt).schema
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("reading uploaded samples wrote a file")
+
+    for target, name in ((Path, "write_bytes"), (Path, "write_text"), (tempfile, "mkdtemp"),
+                         (tempfile, "TemporaryDirectory"), (tempfile, "NamedTemporaryFile")):
+        monkeypatch.setattr(target, name, refuse)
+    good = "sample_id," + ",".join(schema.modality("m0").features) + "\ns1," + ",".join(["1"] * 6) + "\n"
+    assert read_uploaded_samples(schema, [("m0.csv", good.encode())]).sample_ids == ("s1",)
     bad = "sample_id," + ",".join(schema.modality("m0").features) + "\ns1,abc," + ",".join(["1"] * 5) + "\n"
     with pytest.raises(DataError) as err:
-        read_uploaded_samples(schema, [("m0.csv", bad.encode())], workdir=tmp_path)
+        read_uploaded_samples(schema, [("m0.csv", bad.encode())])
     assert str(err.value).startswith("m0.csv: 1 cell(s) are not finite numbers")
-    assert str(tmp_path) not in str(err.value) and "fc-upload" not in str(err.value)
-    assert list(tmp_path.iterdir()) == []
+    assert tempfile.gettempdir() not in str(err.value) and "fc-upload" not in str(err.value)
