@@ -26,7 +26,7 @@ from torch import Tensor
 
 from ..data.dataset import MultimodalDataset, to_batch
 from ..types import Batch
-from .units import feature_mask, occlusion_window, pool_patches, unit_labels
+from .units import element_scores, feature_mask, occlusion_window, pool_patches, unit_labels, unit_scores
 
 Progress = Callable[[int, int], None]
 
@@ -97,13 +97,7 @@ class Attributions:
 
     def scores(self, name: str) -> np.ndarray:
         """Per-unit scores: ``(N, d)`` features, ``(N, H, W)`` pixels (channel sum), ``(N, L)`` tokens."""
-        v = self.values[name]
-        kind = self.kinds[name]
-        if kind == "image":
-            return v.sum(axis=1)
-        if kind == "sequence":
-            return v.sum(axis=-1)
-        return v
+        return element_scores(self.values[name], self.kinds[name])
 
     def patch_scores(self, name: str, patch_size: int) -> np.ndarray:
         """``(N, H/p, W/p)`` sum of pixel attributions per ``patch_size`` patch (image modalities)."""
@@ -125,8 +119,7 @@ class Attributions:
         parts = []
         for j, name in enumerate(self.modality_names):
             kind = self.kinds[name]
-            s = self.patch_scores(name, patch_size) if kind == "image" else self.scores(name)
-            s = s.reshape(len(self.sample_ids), -1)
+            s = unit_scores(self.scores(name), kind, self.values[name].shape[1:], patch_size, reduce="sum")
             units = unit_labels(kind, s.shape[1], grid_width=self.values[name].shape[-1] // patch_size,
                                 feature_names=self.feature_names.get(name))
             rows = np.flatnonzero(self.present[:, j])

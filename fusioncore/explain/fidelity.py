@@ -25,7 +25,7 @@ import torch
 from ..data.dataset import MultimodalDataset, to_batch
 from ..types import Batch
 from .attributions import modality_baselines, resolve_target
-from .units import expand_units, n_units, pool_patches, unit_scores
+from .units import expand_units, n_units, unit_scores
 
 MODES = ("deletion", "insertion")
 
@@ -210,9 +210,7 @@ def explanation_scores(model, data: MultimodalDataset, *, methods: Sequence[str]
         attrs = attribute_dataset(model, data, method, batch_size=batch_size, patch_size=patch, **attribution_kwargs)
         out[method] = {}
         for n, spec in specs.items():
-            mag = np.abs(attrs.scores(n))
-            s = pool_patches(mag, patch, reduce="sum").reshape(len(data), -1) if spec.kind == "image" else mag
-            out[method][n] = s
+            out[method][n] = unit_scores(np.abs(attrs.scores(n)), spec.kind, spec.shape, patch, reduce="sum")
         if progress is not None:
             progress(len(out), len(methods) + 1)
     rng = np.random.default_rng(seed)

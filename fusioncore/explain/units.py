@@ -6,6 +6,7 @@ all its dimensions). Attributions, deletion / insertion curves, planted-truth re
 trust report all rank units, so they all go through these functions:
 
 * :func:`n_units`, :func:`unit_labels`: how many units a modality has and what they are called;
+* :func:`element_scores`: an attribution array summed to one score per element (pixel, token);
 * :func:`unit_scores`: per-element scores pooled to ``(N, U)`` unit scores;
 * :func:`expand_units`: a ``(B, U)`` unit mask back to the input's elements;
 * :func:`feature_mask`, :func:`occlusion_window`: the same units as captum's ablation groups and
@@ -31,9 +32,22 @@ def pool_patches(maps: np.ndarray, patch_size: int, reduce: str = "sum") -> np.n
     return blocks.sum(axis=(2, 4)) if reduce == "sum" else blocks.mean(axis=(2, 4))
 
 
-def unit_scores(scores: np.ndarray, kind: str, shape: Sequence[int], patch_size: int) -> np.ndarray:
+def element_scores(values: np.ndarray, kind: str) -> np.ndarray:
+    """One score per element of an input-shaped attribution array: an image's ``(N, C, H, W)``
+    summed over channels to ``(N, H, W)`` pixels, a sequence's ``(N, L, d)`` over dimensions to
+    ``(N, L)`` tokens, a table's ``(N, d)`` as it is."""
+    if kind == "image":
+        return values.sum(axis=1)
+    if kind == "sequence":
+        return values.sum(axis=-1)
+    return values
+
+
+def unit_scores(scores: np.ndarray, kind: str, shape: Sequence[int], patch_size: int,
+                reduce: str = "mean") -> np.ndarray:
     """``(N, U)`` unit scores from a tabular ``(N, d)``, image ``(N, h, w)``/``(N, H, W)``/
-    ``(N, 1, H, W)`` (pixels are averaged per patch) or sequence ``(N, L)`` array."""
+    ``(N, 1, H, W)`` (pixels are averaged per patch, or summed with ``reduce="sum"``) or
+    sequence ``(N, L)`` array."""
     s = np.asarray(scores, dtype=np.float64)
     n = s.shape[0]
     if kind == "image":
@@ -43,7 +57,7 @@ def unit_scores(scores: np.ndarray, kind: str, shape: Sequence[int], patch_size:
         if s.ndim == 2 and s.shape[1] == (H // patch_size) * (W // patch_size):
             return s  # already one score per patch, row-major
         if s.shape[1:] == (H, W):
-            s = pool_patches(s, patch_size, reduce="mean")
+            s = pool_patches(s, patch_size, reduce=reduce)
         if s.shape[1:] != (H // patch_size, W // patch_size):
             raise ValueError(f"image scores: shape {s.shape[1:]} is neither the image ({H}, {W}) nor its "
                              f"{patch_size}-px patch grid ({H // patch_size}, {W // patch_size})")
