@@ -24,7 +24,7 @@ ROOTS = ("fusioncore", "app")
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("fusioncore.types", "fusioncore.config", "fusioncore.device", "fusioncore.errorlog",
               "fusioncore.metrics", "fusioncore.access", "fusioncore.atomic_folder")),
-    ("parts", ("fusioncore.data", "fusioncore.datasets", "fusioncore.layers", "fusioncore.encoders",
+    ("parts", ("fusioncore.data", "fusioncore.demo", "fusioncore.layers", "fusioncore.encoders",
                "fusioncore.losses")),
     ("models", ("fusioncore.models", "fusioncore.registry", "fusioncore.checkpoint_writer", "fusioncore.checkpoint",
                 "fusioncore.budget")),
