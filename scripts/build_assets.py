@@ -1,6 +1,6 @@
 """Build ``fusioncore/assets/demo/`` reproducibly: the demo cohort and the trained demo checkpoints.
 
-    python scripts/build_assets.py [--out assets] [--seed 0] [--n 500]
+    python scripts/build_assets.py [--out fusioncore/assets] [--seed 0] [--n 500]
 
 Same seed on CPU -> same bytes (single thread, deterministic algorithms, fixed zip
 timestamps). Writes:
