@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,10 @@ def venv(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
     (wheel,) = (root / "dist").glob("fusioncore-*.whl")
     _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "venv")], root, env)
     bin_dir = root / "venv" / "bin"
+    if sys.prefix != sys.base_prefix:  # run from a venv: --system-site-packages would reach the base interpreter's only
+        site_dir = _run([str(bin_dir / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                        root, env).stdout.strip()
+        Path(site_dir, "_outer_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     # --force-reinstall: the system site-packages already hold a fusioncore of the same version (editable)
     _run([sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install", "--no-deps", "--no-index",
           "--force-reinstall", str(wheel)], root, env)
