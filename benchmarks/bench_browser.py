@@ -2,7 +2,7 @@
 
     python benchmarks/bench_browser.py [--toggles 24] [--exports 3] [--json out.json] [--root CHECKOUT]
 
-One run, three measurements on the bundled demo (``assets/demo``, or ``$FUSIONCORE_ASSETS``):
+One run, three measurements on the bundled demo (``fusioncore/assets/demo``, or ``$FUSIONCORE_ASSETS``):
 
 * **cold start**: ``streamlit run app/main.py`` launched -> the sample view fully drawn in the
   browser (prediction, switches, the heatmap chart; no element stale, no script running);
@@ -68,7 +68,7 @@ def free_port() -> int:
 
 def start_server(port: int, root: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(root))
-    env.setdefault("FUSIONCORE_ASSETS", str(ROOT / "assets"))
+    env.setdefault("FUSIONCORE_ASSETS", str(ROOT / "fusioncore" / "assets"))
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_dashboard_toggle.py [--model mmdynamics_image_omics] [--samples 5] [--json out.json]
 
-Opens the app on the bundled demo (``assets/demo/``, or ``$FUSIONCORE_ASSETS``), then for each
+Opens the app on the bundled demo (``fusioncore/assets/demo/``, or ``$FUSIONCORE_ASSETS``), then for each
 of ``--samples`` samples switches every modality off and on again, timing each script run
 (``AppTest.run()``: widgets -> library -> figures, i.e. everything except the browser drawing),
 in wall-clock and in process CPU time (robust to other load on the machine).

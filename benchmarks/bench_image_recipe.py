@@ -23,7 +23,7 @@ import torch
 import fusioncore as fc
 from fusioncore.config import override
 from fusioncore.explain.planted import explanation_fidelity
-from fusioncore.datasets import load_demo_cohort
+from fusioncore.demo import load_demo_cohort
 from fusioncore.registry import get_recipe
 from fusioncore.training import evaluate_model, seed_everything
 from fusioncore.training.recipes import train_by_recipe

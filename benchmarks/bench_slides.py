@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared" / "data" / "he_tiles"
 CMU = SHARED / "region" / "CMU-1-Small-Region.svs"
-DEMO = REPO / "assets" / "demo" / "mmdynamics_image_omics"
+DEMO = REPO / "fusioncore" / "assets" / "demo" / "mmdynamics_image_omics"
 
 
 def tissue_tiles(n: int) -> np.ndarray:

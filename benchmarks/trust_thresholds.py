@@ -3,7 +3,7 @@ same architecture untrained, the numbers each check reads, side by side.
 
     python benchmarks/trust_thresholds.py --max-samples 8
 
-For each demo checkpoint (``fusioncore.datasets.DEMO_CHECKPOINTS``) and its untrained twin (same
+For each demo checkpoint (``fusioncore.demo.DEMO_CHECKPOINTS``) and its untrained twin (same
 method, config and preprocessing, seed 0), on the first ``--max-samples`` test samples of the demo
 cohort with its planted truth: per explanation the randomisation |Spearman| (and SSIM), the
 deletion and ROAD gaps as fractions of the modality's effect, the modality effect, the planted
@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fusioncore as fc  # noqa: E402
-from fusioncore.datasets import DEMO_CHECKPOINTS, demo_checkpoint, load_demo_cohort  # noqa: E402
+from fusioncore.demo import DEMO_CHECKPOINTS, demo_checkpoint, load_demo_cohort  # noqa: E402
 from fusioncore.explain.trust_assess import TrustSettings, assess_trust  # noqa: E402
 
 

@@ -7,10 +7,13 @@ Public API::
     model = fc.create_model("mmdynamics", schema)
     model.save("ckpt/")                    # config.json + model.safetensors
     model = fc.load("ckpt/")               # same predictions, bit for bit
+
+The package imports its models (so the built-in methods are registered), the registry imports
+nothing above it, and :func:`load` (:mod:`fusioncore.checkpoint`) sits above the registry.
 """
 
+from . import config, models  # noqa: F401  (importing models registers the built-in methods)
 from .checkpoint import CheckpointError, load
-from . import config
 from .config import DataSchema, ModalitySpec, TrainConfig
 from .device import select_device
 from .registry import create_model, get_method, list_models

@@ -1,8 +1,10 @@
-"""Checkpoint folders: ``config.json`` + ``model.safetensors`` (+ ``metrics.json``).
+"""Checkpoint folders: ``config.json`` + ``model.safetensors`` (+ ``metrics.json``), loaded.
 
 No pickle anywhere: hyper-parameters, schema, preprocessing statistics and training recipe are
 JSON; weights are safetensors. Loading validates every file and names what is wrong, because a
-checkpoint is also something users upload to the dashboard.
+checkpoint is also something users upload to the dashboard. Loading rebuilds the model through
+the registry, so this module sits above it; the writer needs no registry and is
+:mod:`fusioncore.checkpoint_writer` (re-exported here: ``save_checkpoint``, the file names).
 """
 
 from __future__ import annotations
@@ -16,76 +18,20 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
-from safetensors.torch import save as save_tensors
 
-from .atomic_folder import leftover_hint, write_folder
-from .config import TrainConfig, from_jsonable, schema_from_json, schema_to_json, to_jsonable
-from .data.preprocessing import MinMaxScaler, preprocessing_from_json, preprocessing_to_json
+from .atomic_folder import leftover_hint
+from .checkpoint_writer import CHECKPOINT_FILES, CONFIG_FILE, FORMAT_VERSION, METRICS_FILE, WEIGHTS_FILE, save_checkpoint
+from .config import TrainConfig, from_jsonable, schema_from_json
+from .data.preprocessing import MinMaxScaler, preprocessing_from_json
 from .device import select_device
 from .registry import get_method
 
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-METRICS_FILE = "metrics.json"
-#: The files a save writes; anything else in an existing checkpoint folder is kept.
-CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE)
+__all__ = ["CHECKPOINT_FILES", "CONFIG_FILE", "FORMAT_VERSION", "METRICS_FILE", "WEIGHTS_FILE", "CheckpointError",
+           "checkpoint_hash", "load", "read_config", "save_checkpoint", "weights_nbytes"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint folder that cannot be loaded; the message says which file and why."""
-
-
-def save_checkpoint(model, path: str | Path, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
-    """Write ``model`` to folder ``path`` atomically and return the folder.
-
-    The files are written and fsynced in a temporary folder beside ``path`` (same parent, so
-    same file system) and swapped in with renames (:mod:`fusioncore.atomic_folder`): at every
-    instant ``path`` holds the complete old checkpoint or the complete new one, never new
-    config beside old weights, and a save killed or hitting a full disk leaves the old one.
-    Whatever else the old folder held (e.g. ``training_state/``) is carried into the new one,
-    except an older ``metrics.json`` when ``metrics`` is None (it must not sit beside new
-    weights). Files are written ``0666 & ~umask`` (0644 under the usual umask 022), so a
-    checkpoint shared through a group-readable folder is readable by the group; safetensors
-    alone would write 0600.
-    """
-    config = {
-        "format_version": FORMAT_VERSION,
-        "method": model.method,
-        "model": to_jsonable(model.config),
-        "schema": schema_to_json(model.schema),
-        "preprocessing": preprocessing_to_json(model.preprocessing),
-        "train": None if model.train_config is None else to_jsonable(model.train_config),
-        "class_weights": None if model.class_weights is None else model.class_weights.tolist(),
-        "extra": extra or {},
-    }
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    files = {
-        CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
-        WEIGHTS_FILE: _canonical_header(save_tensors(state, metadata={"format": "pt", "method": model.method})),
-    }
-    if metrics is not None:
-        files[METRICS_FILE] = (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode()
-    return write_folder(path, files, replaced=CHECKPOINT_FILES)
-
-
-def _canonical_header(raw: bytes) -> bytes:
-    """A safetensors file's bytes with its ``__metadata__`` keys sorted.
-
-    The safetensors writer emits the metadata map in hash order, which varies between runs, so
-    two identical models could differ in bytes; sorting makes a saved checkpoint reproducible to
-    the byte (the demo assets rely on it). Tensor entries, offsets and data are unchanged and the
-    header keeps its length, so the file stays valid.
-    """
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8 : 8 + n])
-    if "__metadata__" in header:
-        header = {"__metadata__": dict(sorted(header["__metadata__"].items())),
-                  **{k: v for k, v in header.items() if k != "__metadata__"}}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    if len(text) > n:  # cannot happen for a reordering of the same JSON; refuse rather than corrupt
-        raise ValueError(f"canonical safetensors header is longer than the original ({len(text)} > {n})")
-    return raw[:8] + text + b" " * (n - len(text)) + raw[8 + n :]
 
 
 #: A ``config.json`` above this size is refused unread (100,000 feature names plus their scaling

@@ -4,17 +4,20 @@ A method is a name bound to its model class, its hyper-parameter dataclass, its 
 training recipe (``train_defaults``, what ``--recipe paper`` runs) and, optionally, its own rule
 for the default recipe on given modality kinds (:func:`get_recipe`). Tests are parametrised over :func:`list_models`, so a newly registered method
 is forward/backward/save/load/missing-modality tested for free.
+
+The registry imports nothing above it (timm's ``_registry`` shape): the built-in methods register
+themselves when ``fusioncore.models`` is imported, and ``fusioncore/__init__.py`` imports it, so
+any ``import fusioncore...`` has them registered before this module is used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
+
+from torch import nn
 
 from .config import RECIPE_NAMES, DataSchema, ModelConfig, Recipe, TrainConfig, derive_default_recipe, override
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .models.base import FusionModel
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,12 @@ def register_method(
     return wrap
 
 
-def _ensure_builtin_methods() -> None:
-    # Importing the models package registers the built-in methods (no side effects elsewhere).
-    from . import models  # noqa: F401
-
-
 def list_models() -> list[str]:
     """Names of every registered method, sorted."""
-    _ensure_builtin_methods()
     return sorted(_REGISTRY)
 
 
 def get_method(name: str) -> MethodEntry:
-    _ensure_builtin_methods()
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -89,8 +85,10 @@ def get_recipe(name: str, schema: DataSchema, recipe: str = "default") -> Recipe
     return rule(kinds, entry.train_defaults)
 
 
-def create_model(name: str, schema: DataSchema, config: ModelConfig | None = None, **overrides: Any) -> "FusionModel":
-    """Build method ``name`` for data ``schema``; ``overrides`` change config fields."""
+def create_model(name: str, schema: DataSchema, config: ModelConfig | None = None, **overrides: Any) -> nn.Module:
+    """Build method ``name`` for data ``schema`` (a :class:`~fusioncore.models.base.FusionModel`; typed as
+    ``nn.Module`` because the registry imports nothing from the models it holds); ``overrides`` change config
+    fields."""
     entry = get_method(name)
     unsupported = sorted({m.kind for m in schema.modalities} - set(entry.supports))
     if unsupported:

@@ -1,6 +1,6 @@
-"""Build ``assets/demo/`` reproducibly: the demo cohort and the trained demo checkpoints.
+"""Build ``fusioncore/assets/demo/`` reproducibly: the demo cohort and the trained demo checkpoints.
 
-    python scripts/build_assets.py [--out assets] [--seed 0] [--n 500]
+    python scripts/build_assets.py [--out fusioncore/assets] [--seed 0] [--n 500]
 
 Same seed on CPU -> same bytes (single thread, deterministic algorithms, fixed zip
 timestamps). Writes:
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import fusioncore as fc  # noqa: E402
 from fusioncore.config import TrainConfig  # noqa: E402
 from fusioncore.data.synthetic_cohort import SyntheticCohort  # noqa: E402
-from fusioncore.datasets import make_demo_cohort, save_demo_cohort  # noqa: E402
+from fusioncore.demo import make_demo_cohort, save_demo_cohort  # noqa: E402
 from fusioncore.explain.attention_patches import patch_attention_fidelity  # noqa: E402
 from fusioncore.explain.planted import explanation_fidelity  # noqa: E402
 from fusioncore.training import evaluate_model, fit  # noqa: E402
@@ -133,7 +133,7 @@ def train_token_model(method: str, train: SyntheticCohort, seed: int, epochs: in
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "assets")
+    ap.add_argument("--out", type=Path, default=ROOT / "fusioncore" / "assets")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--image-epochs", type=int, default=24)

@@ -4,7 +4,7 @@
 """
 import sys, time
 import pandas as pd
-from fusioncore.datasets import demo_checkpoint, load_demo_cohort
+from fusioncore.demo import demo_checkpoint, load_demo_cohort
 from fusioncore.reports.fidelity import run_fidelity
 
 out = sys.argv[1]

@@ -11,7 +11,7 @@ import pandas as pd
 import fusioncore as fc
 from fusioncore.config import DataSchema, TrainConfig
 from fusioncore.data.dataset import MultimodalDataset
-from fusioncore.datasets import make_demo_cohort
+from fusioncore.demo import make_demo_cohort
 from fusioncore.training import fit, evaluate_model
 from fusioncore.reports.fidelity import run_fidelity
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import fusioncore as fc  # noqa: E402
 from fusioncore.config import TrainConfig  # noqa: E402
 from fusioncore.explain.planted import explanation_fidelity  # noqa: E402
-from fusioncore.datasets import make_demo_cohort  # noqa: E402
+from fusioncore.demo import make_demo_cohort  # noqa: E402
 from fusioncore.training import evaluate_model, fit  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""A tiny bundled-demo folder for dashboard tests (same layout as ``assets/demo/``, seconds to build).
+"""A tiny bundled-demo folder for dashboard tests (same layout as ``fusioncore/assets/demo/``, seconds to build).
 
 ``build_tiny_assets(root)`` writes ``root/demo/cohort.{npz,json}`` (a 60-sample demo cohort) and
 small versions of the demo checkpoints; point ``FUSIONCORE_ASSETS`` at ``root`` to use them.
@@ -13,7 +13,7 @@ import torch
 import fusioncore as fc
 from fusioncore.config import TrainConfig
 from fusioncore.data.synthetic_cohort import select_modalities
-from fusioncore.datasets import make_demo_cohort, save_demo_cohort
+from fusioncore.demo import make_demo_cohort, save_demo_cohort
 from fusioncore.training import fit
 
 OMICS = ("mrna", "methylation", "noisy")

@@ -1,4 +1,4 @@
-"""The bundled demo assets (``assets/demo``, built by ``scripts/build_assets.py``).
+"""The bundled demo assets (``fusioncore/assets/demo``, built by ``scripts/build_assets.py``).
 
 Every asset is loaded; each checkpoint's predictions on the held-out split reproduce the
 metrics and explanation-fidelity figures stored beside it, and the fidelity targets hold.
@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 import fusioncore as fc
-from fusioncore.datasets import DEMO_CHECKPOINTS, demo_checkpoint, demo_dir, load_demo_cohort, make_demo_cohort
+from fusioncore.demo import DEMO_CHECKPOINTS, demo_checkpoint, demo_dir, load_demo_cohort, make_demo_cohort
 from fusioncore.explain.attention_patches import patch_attention_fidelity
 from fusioncore.explain.planted import explanation_fidelity
 from fusioncore.training import evaluate_model
 
 DEMO = demo_dir()
 pytestmark = pytest.mark.skipif(
-    not (DEMO / "cohort.npz").is_file(), reason="assets/demo not built (python scripts/build_assets.py)"
+    not (DEMO / "cohort.npz").is_file(), reason="fusioncore/assets/demo not built (python scripts/build_assets.py)"
 )
 
 
@@ -35,7 +35,7 @@ def fidelity():
 
 def test_assets_are_small():
     total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
-    assert total < 25e6, f"assets/demo holds {total / 1e6:.1f} MB"
+    assert total < 25e6, f"fusioncore/assets/demo holds {total / 1e6:.1f} MB"
 
 
 def test_cohort_asset_equals_the_generator(cohort, fidelity):

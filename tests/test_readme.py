@@ -4,15 +4,15 @@ Each fenced block labelled ``bash``/``sh``/``shell``/``console`` -- or unlabelle
 with a command (``fusioncore``, ``python``, ``streamlit``, ...) -- of README.md and docs/*.md is
 run, in a workspace that reproduces the documented layouts on small generated data:
 
-* the working folder stands for the repository root (``assets/``, ``app/``, ``scripts/`` and
-  ``benchmarks/`` link to the real ones), ``my_cohort/`` is the README's worked example
+* the working folder stands for the repository root (``fusioncore/assets/``, ``app/``, ``scripts/``
+  and ``benchmarks/`` link to the real ones), ``my_cohort/`` is the README's worked example
   (labels, an omics table, an image table, ``tiles/``), and ``../shared/data/`` holds a
   generated MOGONET folder at ``rosmap/`` and a generated H&E region at the documented name;
 * commands run as written except for the cuts below (epochs, seeds, sample counts), which
   keep the whole test within a couple of minutes on a 2-core machine;
 * ``fusioncore ...`` / ``python -m fusioncore ...`` run in-process (the same ``main`` as the
-  console script, without a Python start-up per command), ``streamlit run`` is started and must
-  answer on ``/_stcore/health``, anything else runs in ``bash``.
+  console script, without a Python start-up per command), ``streamlit run`` and ``fusioncore
+  dashboard`` are started and must answer on ``/_stcore/health``, anything else runs in ``bash``.
 
 Each command must exit 0 and write the outputs the docs name (``--out``, a checkpoint's files,
 ``heat.npy`` beside a heatmap, ``trust.json``). A block that cannot run here -- multi-process or
@@ -47,7 +47,7 @@ DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_LANGS = {"bash", "sh", "shell", "console"}
 COMMAND = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(fusioncore|python|streamlit|torchrun|pytest|pip|export|for)(\s|$)")
 MARKER = re.compile(r"^<!--\s*not-run:\s*(.*?)\s*-->$")
-LINKED = ("assets", "app", "scripts", "benchmarks")
+LINKED = ("fusioncore/assets", "app", "scripts", "benchmarks")
 #: Options set on commands to keep them short: sub-command -> {option: value} (added when absent).
 CUTS = {
     "train": {"--epochs": "1"},
@@ -141,6 +141,7 @@ def workspace(tmp_path_factory) -> Path:
     repo = root / "repo"
     repo.mkdir()
     for name in LINKED:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).symlink_to(REPO / name)
     write_my_cohort(repo / "my_cohort", n=24)
     write_region(repo / "big_region.png")
@@ -174,14 +175,16 @@ def run_fusioncore(cwd: Path, env: dict[str, str], argv: list[str]) -> tuple[int
 
 
 def serve_and_check(cwd: Path, env: dict[str, str], argv: list[str], timeout: float = 120.0) -> None:
-    """Start ``streamlit run ...`` and wait until its health endpoint answers ``ok``."""
+    """Start ``streamlit run ...`` or ``fusioncore dashboard ...`` and wait until its health endpoint answers ``ok``."""
     port = str(free_port())
+    flag = "--server.port" if argv[0] == "streamlit" else "--port"
     argv = [a for a in argv]
-    if "--server.port" in argv:
-        argv[argv.index("--server.port") + 1] = port
+    if flag in argv:
+        argv[argv.index(flag) + 1] = port
     else:
-        argv += ["--server.port", port]
-    argv += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        argv += [flag, port]
+    if argv[0] == "streamlit":  # fusioncore dashboard sets these itself
+        argv += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     full_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", *argv], cwd=cwd, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -197,7 +200,9 @@ def serve_and_check(cwd: Path, env: dict[str, str], argv: list[str], timeout: fl
 def run_command(cwd: Path, argv: list[str]) -> None:
     """Run one documented command (module doc) and check its exit status and outputs."""
     env, argv = split_env(argv)
-    if argv[:1] == ["fusioncore"] or argv[:3] == ["python", "-m", "fusioncore"]:
+    if argv[:2] == ["fusioncore", "dashboard"] and "--help" not in argv and "-h" not in argv:
+        serve_and_check(cwd, env, argv)  # a server: started like streamlit run, not in-process
+    elif argv[:1] == ["fusioncore"] or argv[:3] == ["python", "-m", "fusioncore"]:
         args = cut(argv[1:] if argv[0] == "fusioncore" else argv[3:])
         code, _, err = run_fusioncore(cwd, env, args)
         assert code == 0, f"fusioncore {shlex.join(args)} exited {code}:\n{err[-3000:]}"

@@ -46,7 +46,7 @@ def planted_truth(args: argparse.Namespace):
         return None
     if args.truth != "demo" or not args.data.startswith("demo"):
         raise ValueError("--truth demo needs --data demo (planted ground truth exists only for the demo cohort)")
-    from ..datasets import load_demo_cohort
+    from ..demo import load_demo_cohort
 
     cohort = load_demo_cohort()
     split = {"train": cohort.train, "test": cohort.test}.get(args.split)

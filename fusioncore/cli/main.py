@@ -1,4 +1,4 @@
-"""``fusioncore`` command line: train, evaluate, import, benchmark, explain.
+"""``fusioncore`` command line: train, evaluate, import, benchmark, explain, dashboard.
 
 Every command prints one JSON object on stdout (progress bars go to stderr), so runs can be
 scripted and their results diffed. :func:`main` is the command line's exception boundary: a bad
@@ -14,11 +14,11 @@ import argparse
 import sys
 
 from ..errorlog import describe_os_error, log_exception, log_path
-from . import benchmark, evaluate, explain, models, train
+from . import benchmark, dashboard, evaluate, explain, models, train
 from .args import emit
 
 #: Each module adds its sub-command(s) with ``add_parser(subparsers)``.
-COMMANDS = [models, train, evaluate, benchmark, explain]
+COMMANDS = [models, train, evaluate, benchmark, explain, dashboard]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ def _samples(args: argparse.Namespace):
     keep = np.arange(n)
     if args.data.split(":")[0] == "demo" and args.split in ("train", "test"):
         from ..data.synthetic_cohort import SyntheticCohort
-        from ..datasets import load_demo_cohort
+        from ..demo import load_demo_cohort
 
         cohort = load_demo_cohort()
         split = cohort.train if args.split == "train" else cohort.test

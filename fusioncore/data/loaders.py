@@ -18,7 +18,7 @@ from .errors import DataError
 LOADERS: dict[str, tuple[str, str, bool]] = {
     "mogonet": ("fusioncore.data.mogonet", "load_mogonet", True),
     "table": ("fusioncore.data.tables", "load_tables", True),
-    "demo": ("fusioncore.datasets", "load_demo_splits", False),
+    "demo": ("fusioncore.demo", "load_demo_splits", False),
     "synthetic-sparse": ("fusioncore.data.synthetic_sparse", "load_synthetic_sparse", False),
     "tcga": ("fusioncore.data.tcga", "load_tcga", True),
     "cmu": ("fusioncore.data.cmu_mosei", "load_cmu_mosei", True),

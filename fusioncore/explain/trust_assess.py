@@ -295,7 +295,7 @@ def assess_sample(model, data: MultimodalDataset, index: int, present=None, *, t
 def demo_planted_truth(data: MultimodalDataset) -> dict[str, np.ndarray] | None:
     """Planted-truth unit masks (modality -> ``(N, U)``) when every sample of ``data`` is a sample
     of the bundled demo cohort with the same values; None for any other data."""
-    from ..datasets import load_demo_cohort
+    from ..demo import load_demo_cohort
 
     cohort = load_demo_cohort()
     where = {sid: i for i, sid in enumerate(cohort.data.sample_ids)}

@@ -151,7 +151,7 @@ _ENTRIES = [
          "2^M − 1 batched passes over the cohort; samples that keep none of the subset's modalities are left out "
          "(n_excluded).", "Cohort"),
     Term("synthetic demo", "The bundled demo is synthetic: generated tiles and omics with planted evidence, not patients.",
-         "assets/demo holds a generated cohort (64 x 64 tiles with evidence planted in known 8 x 8 patches, omics "
+         "fusioncore/assets/demo holds a generated cohort (64 x 64 tiles with evidence planted in known 8 x 8 patches, omics "
          "with named informative features) and models trained on it. It shows how the views work and lets "
          "explanations be scored against the planted truth; its models have never seen real tissue.", "Cohort"),
 ]

@@ -1,6 +1,6 @@
 """Where the dashboard's models and cohorts come from: the bundled demo and dataset folders.
 
-The bundled demo lives in ``assets/demo/`` (``fusioncore.datasets``); the dashboard shows its
+The bundled demo lives in ``fusioncore/assets/demo/`` (``fusioncore.demo``); the dashboard shows its
 held-out test split, so the numbers a user sees are not training-set numbers. A dataset folder
 (or a ``KIND:PATH`` spec such as ``mogonet:DIR``) is checked against the allowed roots and
 confined to its folder (:mod:`.folders`), loaded with ``fusioncore.data.loaders.load_data``,
@@ -18,7 +18,7 @@ from ..data.dataset import DatasetSplits, MultimodalDataset
 from ..data.errors import DataError
 from ..access import AccessPolicy
 from ..data.loaders import load_data
-from ..datasets import DEMO_CHECKPOINTS, demo_dir, load_demo_cohort
+from ..demo import DEMO_CHECKPOINTS, demo_dir, load_demo_cohort
 from .folders import DatasetSource, check_confined, resolve_dataset
 
 DEMO_LABELS = {
@@ -49,7 +49,7 @@ class DemoAssets:
 
 
 def demo_assets() -> DemoAssets:
-    """The demo checkpoints found under ``assets/demo/`` (``$FUSIONCORE_ASSETS`` overrides)."""
+    """The demo checkpoints found under ``fusioncore/assets/demo/`` (``$FUSIONCORE_ASSETS`` overrides)."""
     folder = demo_dir()
     found = {n: folder / n for n in DEMO_CHECKPOINTS
              if (folder / n / "config.json").is_file() and (folder / n / "model.safetensors").is_file()}

@@ -21,6 +21,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..checkpoint_writer import save_checkpoint
 from ..config import DataSchema, ModelConfig
 from ..types import Batch, FusionOutput, LossOutput
 
@@ -162,6 +163,4 @@ class FusionModel(nn.Module):
     # -- persistence ------------------------------------------------------------------
     def save(self, path: str | Path, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
         """Write a checkpoint folder (``config.json`` + ``model.safetensors`` [+ ``metrics.json``])."""
-        from ..checkpoint import save_checkpoint
-
         return save_checkpoint(self, path, metrics=metrics, extra=extra)

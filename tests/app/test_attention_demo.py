@@ -2,7 +2,7 @@
 model with an image modality shows the mask, the per-layer / per-head maps, the channel x modality
 mass and the attention each reader pays to each patch, drawn over the tile.
 
-These tests use the real ``assets/demo`` (built by ``scripts/build_assets.py``), not the tiny test
+These tests use the real ``fusioncore/assets/demo`` (built by ``scripts/build_assets.py``), not the tiny test
 assets: the point is what a new user sees.
 """
 
@@ -37,8 +37,8 @@ def _attention_page(name: str):
 
     assets = demo_assets()
     if not assets.has_cohort:
-        pytest.skip("assets/demo not built (python scripts/build_assets.py)")
-    assert name in assets.checkpoints, f"assets/demo/{name} is missing: rebuild with python scripts/build_assets.py"
+        pytest.skip("fusioncore/assets/demo not built (python scripts/build_assets.py)")
+    assert name in assets.checkpoints, f"fusioncore/assets/demo/{name} is missing: rebuild with python scripts/build_assets.py"
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.selectbox(key="demo_model").set_value(name).run()
     at.switch_page("views/attention.py").run()

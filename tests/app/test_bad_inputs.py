@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app_helpers import app, errors, mca_case, tiny_assets, tiny_assets_root, use_omics  # noqa: E402,F401  (fixtures)
 from upload_bytes import huge_png_header, png_bytes, zip_bytes  # noqa: E402
 
-from fusioncore.datasets import demo_checkpoint  # noqa: E402
+from fusioncore.demo import demo_checkpoint  # noqa: E402
 from fusioncore.inspect.sources import demo_cohort  # noqa: E402
 
 

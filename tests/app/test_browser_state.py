@@ -76,7 +76,7 @@ def _png(pixels: np.ndarray) -> bytes:
 def test_upload_samples(server, tiny_assets_root, tmp_path):  # noqa: F811
     """Data -> "Upload samples" (nothing yet), then a sample's image and tables: its switches
     (histology included) are drawn as used, also after one is clicked."""
-    from fusioncore.datasets import read_demo_cohort
+    from fusioncore.demo import read_demo_cohort
 
     data = read_demo_cohort(tiny_assets_root / "demo").data
     row = int(np.flatnonzero(data.present.all(axis=1))[0])
@@ -110,7 +110,7 @@ def test_upload_samples(server, tiny_assets_root, tmp_path):  # noqa: F811
 def rosmap_like(tiny_assets_root, tmp_path_factory):  # noqa: F811
     """A tabular MM-dynamics checkpoint sharing a modality name (methylation) with the demo, as a
     ROSMAP checkpoint does, and its dataset folder."""
-    from fusioncore.datasets import read_demo_cohort
+    from fusioncore.demo import read_demo_cohort
     from inspect_helpers import select_modalities, tiny_model, write_table_folder
 
     data = select_modalities(read_demo_cohort(tiny_assets_root / "demo").data, ("methylation", "noisy"))

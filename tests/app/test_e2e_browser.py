@@ -130,7 +130,7 @@ def test_attention_view_on_a_bundled_attention_model(tmp_path):
     as a user's bookmark would: the mask, the per-layer map, channel x modality and the attention
     over the tile are all drawn."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    bundled = REPO / "assets"
+    bundled = REPO / "fusioncore" / "assets"
     if not (bundled / "demo" / "mca_image_omics" / "model.safetensors").is_file():
         pytest.skip("the bundled demo checkpoints are not built")
     shots = shots_dir(tmp_path)

@@ -34,7 +34,7 @@ def omics_folder(tiny_assets_root, tmp_path_factory):  # noqa: F811
     """The demo's omics as a table-layout folder (random train/test split) and a demo-flagged copy
     of the omics checkpoint (``extra.demo``, as scripts/build_assets.py writes)."""
     from fusioncore.data.synthetic_cohort import select_modalities
-    from fusioncore.datasets import read_demo_cohort
+    from fusioncore.demo import read_demo_cohort
     from inspect_helpers import write_table_folder
 
     root = tmp_path_factory.mktemp("omics")
@@ -90,10 +90,10 @@ def _png(pixels: np.ndarray) -> bytes:
 
 
 def test_out_of_distribution_upload_is_flagged(app):
-    from fusioncore.datasets import demo_checkpoint
+    from fusioncore.demo import demo_checkpoint
 
     at = app().run()
-    tile = np.round(np.moveaxis(fc.datasets.load_demo_cohort().data.features["histology"][0], 0, -1) * 255).astype(np.uint8)
+    tile = np.round(np.moveaxis(fc.demo.load_demo_cohort().data.features["histology"][0], 0, -1) * 255).astype(np.uint8)
     odd = np.repeat(np.repeat(tile, 8, axis=0), 12, axis=1)[..., ::-1].copy()  # 512 x 768, channels swapped
     at.radio(key="data_source").set_value("Upload samples").run()
     at.file_uploader(key="data_files").set_value([("S1.png", _png(odd), "image/png")]).run()
@@ -104,7 +104,7 @@ def test_out_of_distribution_upload_is_flagged(app):
 
 
 def test_a_checkpoint_without_image_statistics_says_the_check_is_unavailable(app, tmp_path):
-    from fusioncore.datasets import demo_checkpoint
+    from fusioncore.demo import demo_checkpoint
 
     model = fc.load(demo_checkpoint("mmdynamics_image_omics"))
     model.preprocessing = {**model.preprocessing, "histology": IdentityTransform()}  # as saved before the statistics

@@ -7,7 +7,7 @@ import numpy as np
 
 import fusioncore as fc
 from app_helpers import app, charts, mca_case, open_tab, tiny_assets, tiny_assets_root, use_omics  # noqa: F401  (fixtures)
-from fusioncore.datasets import demo_checkpoint
+from fusioncore.demo import demo_checkpoint
 from fusioncore.inspect import explain_sample, run_cohort, tcp_summary
 from fusioncore.inspect.sources import demo_cohort
 

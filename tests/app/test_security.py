@@ -17,7 +17,7 @@ from app_helpers import app, errors, mca_case, open_tab, tiny_assets, tiny_asset
 from security_helpers import blank_png, small_checkpoint, spy_extractions, with_method, zip_bomb, zip_of  # noqa: E402
 
 import fusioncore.inspect.uploads as uploads  # noqa: E402
-from fusioncore.datasets import demo_checkpoint  # noqa: E402
+from fusioncore.demo import demo_checkpoint  # noqa: E402
 from inspect_helpers import write_table_folder  # noqa: E402
 from conftest import make_tabular_dataset  # noqa: E402
 

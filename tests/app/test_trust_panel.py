@@ -7,7 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 import fusioncore as fc
-from fusioncore.datasets import demo_checkpoint
+from fusioncore.demo import demo_checkpoint
 from fusioncore.explain.trust_assess import assess_sample, demo_planted_truth
 from fusioncore.explain.trust_scores import Explanation
 from fusioncore.inspect.session import ensure_aligned

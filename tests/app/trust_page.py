@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "app"))
 
 import fusioncore as fc  # noqa: E402
 import trust_panel  # noqa: E402
-from fusioncore.datasets import demo_checkpoint  # noqa: E402
+from fusioncore.demo import demo_checkpoint  # noqa: E402
 from fusioncore.inspect import model_summary  # noqa: E402
 from fusioncore.inspect.session import ensure_aligned  # noqa: E402
 from fusioncore.inspect.sources import demo_cohort  # noqa: E402

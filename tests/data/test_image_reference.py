@@ -87,7 +87,7 @@ def test_trainer_stores_the_reference_and_trains_bit_identically(tmp_path):
 
     import fusioncore as fc
     from fusioncore.config import TrainConfig
-    from fusioncore.datasets import make_demo_cohort
+    from fusioncore.demo import make_demo_cohort
     from fusioncore.training import fit
 
     data = make_demo_cohort(n=24).data

@@ -12,7 +12,7 @@ from fusioncore.data.synthetic_cohort import (
     render_tile,
     select_modalities,
 )
-from fusioncore.datasets import make_demo_cohort, read_demo_cohort, save_demo_cohort
+from fusioncore.demo import make_demo_cohort, read_demo_cohort, save_demo_cohort
 from fusioncore.explain.planted import explanation_fidelity, planted_auroc
 
 
@@ -106,7 +106,7 @@ def test_fidelity_scores_a_model(cohort):
 
 
 def test_load_demo_splits_selects_modalities(monkeypatch, tmp_path):
-    import fusioncore.datasets as ds
+    import fusioncore.demo as ds
 
     demo = make_demo_cohort(seed=0, n=12)
     monkeypatch.setattr(ds, "load_demo_cohort", lambda: demo)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fusioncore.cli import main
-from fusioncore.datasets import demo_checkpoint
+from fusioncore.demo import demo_checkpoint
 
 
 @pytest.fixture(scope="module")

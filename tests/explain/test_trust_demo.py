@@ -9,7 +9,7 @@ import torch
 
 import fusioncore as fc
 from fusioncore.data.dataset import to_batch
-from fusioncore.datasets import demo_checkpoint, load_demo_cohort
+from fusioncore.demo import demo_checkpoint, load_demo_cohort
 from fusioncore.explain.faithfulness import deletion_insertion, mean_interval
 from fusioncore.explain.planted import truth_masks
 from fusioncore.explain.road import road_curves

@@ -1,7 +1,8 @@
-"""Bundled demo data, in the style of ``sklearn.datasets``.
+"""The bundled demo: its cohort and checkpoints, in the style of ``sklearn.datasets``.
 
-``load_demo_cohort()`` reads the synthetic multimodal cohort shipped in the repository's
-``assets/demo/`` (written by ``scripts/build_assets.py``); ``make_demo_cohort(seed, n)``
+``load_demo_cohort()`` reads the synthetic multimodal cohort shipped as package data in
+``fusioncore/assets/demo/`` (written by ``scripts/build_assets.py``, found through
+:mod:`importlib.resources`, so a wheel install has it too); ``make_demo_cohort(seed, n)``
 generates a fresh one with the same generator. Both return a :class:`DemoCohort`: the data, the
 planted ground truth (patch masks, informative features, the noisy modality) and a fixed,
 stratified train/test split, so every explanation can be scored against the truth.
@@ -14,6 +15,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ DEMO_TEST_FRACTION = 0.3
 DEMO_UNINFORMATIVE_IMAGES = 0.2  # fraction of tiles with no evidence (see make_synthetic_cohort)
 COHORT_FILE = "cohort.npz"
 COHORT_META = "cohort.json"
-#: Checkpoint folders that ``scripts/build_assets.py`` writes under ``assets/demo/``.
+#: Checkpoint folders that ``scripts/build_assets.py`` writes under ``fusioncore/assets/demo/``.
 DEMO_CHECKPOINTS = ("mmdynamics_image_omics", "mmstatic_image_omics", "mmdynamics_omics", "mca_image_omics",
                     "zorro_image_omics", "eao_image_omics", "hybrid_image_omics")
 
@@ -57,9 +59,20 @@ class DemoCohort:
 
 
 def assets_dir() -> Path:
-    """``$FUSIONCORE_ASSETS`` or the repository's ``assets/`` folder."""
+    """``$FUSIONCORE_ASSETS`` or the package data folder ``fusioncore/assets/``.
+
+    Found through :mod:`importlib.resources` rather than a path relative to the repository, so
+    the same call works in a checkout, an editable install and a wheel install. The assets are
+    read as files (safetensors, ``np.load``), so a package imported from a zip is refused.
+    """
     env = os.environ.get("FUSIONCORE_ASSETS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "assets"
+    if env:
+        return Path(env)
+    folder = resources.files(__package__) / "assets"
+    if not isinstance(folder, Path):
+        raise ValueError(f"{folder}: the demo assets are inside an archive; install fusioncore unzipped "
+                         "(pip install does) or set FUSIONCORE_ASSETS to a folder holding demo/")
+    return folder
 
 
 def demo_dir() -> Path:
@@ -72,7 +85,7 @@ def demo_checkpoint(name: str = "mmdynamics_image_omics") -> Path:
         raise ValueError(f"unknown demo checkpoint {name!r}; available: {', '.join(DEMO_CHECKPOINTS)}")
     path = demo_dir() / name
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: demo checkpoint missing; run `python scripts/build_assets.py` to build assets/")
+        raise FileNotFoundError(f"{path}: demo checkpoint missing; run `python scripts/build_assets.py` to build fusioncore/assets/")
     return path
 
 
@@ -178,7 +191,7 @@ def read_demo_cohort(folder: str | Path) -> DemoCohort:
 
 
 def load_demo_cohort(*, folder: str | Path | None = None) -> DemoCohort:
-    """The bundled demo cohort (``assets/demo/``); identical to ``make_demo_cohort()``.
+    """The bundled demo cohort (``fusioncore/assets/demo/``); identical to ``make_demo_cohort()``.
 
     When the assets have not been built (a bare source checkout), the cohort is generated from
     the same seed instead — the result is the same arrays, only slower.
