@@ -23,6 +23,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from fusioncore.inspect import ModelSummary, cache
+from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.glossary import help_text
 from fusioncore.inspect.notices import default_index, split_of, synthetic_notice
 
@@ -203,11 +204,29 @@ def image_notice(line: str) -> None:
     st.warning(line, icon=":material/warning:")
 
 
+def first_view(data, split) -> tuple[int, tuple[bool, ...]]:
+    """The (row index, presence pattern) :func:`sample_controls` draws before anything is chosen:
+    the default sample with every modality it has switched on. One function, so the server's
+    warm start (``preload.py``) computes exactly the explanation the first page asks for."""
+    index = default_index(split)
+    return index, tuple(bool(a) for a in data.present[index])
+
+
+#: The image-map controls' defaults (opacity, colour map, clip percentiles, top-k patches).
+HEATMAP_DEFAULTS = {"opacity": 0.5, "colorscale": COLORSCALES[0], "clip": (2.0, 98.0), "top_k": 5}
+
+
+def heatmap_params(modality: str, opacity: float, colorscale: str, clip, top_k) -> dict:
+    """The image-map figure's parameters from its controls (the figure cache is keyed by them)."""
+    return {"modality": modality, "opacity": float(opacity), "colorscale": colorscale,
+            "clip": tuple(float(c) for c in clip), "top_k": int(top_k)}
+
+
 def sample_controls(ctx: Context, prefix: str = "") -> tuple[int, tuple[bool, ...]]:
     """The sample selector (with its split), one switch per modality; returns (row index,
     presence pattern). Shared by the sample and attention views: the same value on both."""
     ids = ctx.sample_ids
-    default = ids[default_index(ctx.split)]
+    default = ids[first_view(ctx.data, ctx.split)[0]]
     names = ctx.summary.modalities
     c_sample, c_switches = st.columns([1, 3], vertical_alignment="bottom")
     sid = control(c_sample.selectbox, "sample", default, scope=ctx.scope, prefix=prefix, label="Sample", options=ids,
