@@ -4,8 +4,8 @@ Why: a cold start is a chain of phases in two processes (the server's imports an
 first script run, the browser drawing); ``benchmarks/bench_browser.py`` times the browser side,
 and these lines on the server's stderr say where the server's share goes. Each line gives the
 wall seconds since this module was first imported (in ``main.py``, before the server starts),
-the clock time (to line up with the benchmark's) and the process's CPU seconds, which the load of a shared machine inflates less than wall time.
-Off by default: then :func:`mark` does nothing.
+the clock time (to line up with the benchmark's) and the process's CPU seconds, which the load
+of a shared machine inflates less than wall time. Off by default: then :func:`mark` does nothing.
 """
 
 from __future__ import annotations
