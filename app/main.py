@@ -8,7 +8,6 @@ the script it runs, so it cannot be that script. ``streamlit run app/dashboard.p
 its viewer.
 """
 
-import contextlib
 import sys
 from pathlib import Path
 
@@ -17,15 +16,13 @@ from streamlit import config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import timing  # noqa: E402  -- first: its clock starts here
+
+timing.mark("main.py imported streamlit")
 import preload  # noqa: E402
+
+preload.start()  # before the imports below (torch, via the tile route) and the server's start: they overlap
 import tiles  # noqa: E402
 
-
-@contextlib.asynccontextmanager
-async def warm_start(_app):
-    """Server lifespan: preload the default model and cohort (``preload.py`` says why)."""
-    preload.start()
-    yield
-
-
-app = st.App("dashboard.py", routes=tiles.routes(config.get_option("server.baseUrlPath") or ""), lifespan=warm_start)
+timing.mark("main.py imported tiles")
+app = st.App("dashboard.py", routes=tiles.routes(config.get_option("server.baseUrlPath") or ""))

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import state
+import timing
 import trust_panel
 import widgets
 from fusioncore.data.images import INPUT_RULE
@@ -12,6 +13,7 @@ from fusioncore.explain.attributions import METHOD_LABELS
 from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.notices import UNAVAILABLE
 
+timing.mark("sample page start")
 ctx = widgets.context()
 st.title("Sample view")
 widgets.page_notices(ctx)
@@ -68,18 +70,18 @@ def image_tab(name: str) -> None:
         return
     c1, c2, c3, c4 = st.columns(4)
     scope = ctx.scope
-    opacity = widgets.control(c1.slider, f"opacity_{name}", 0.5, scope=scope, label="Opacity", min_value=0.0,
-                              max_value=1.0, step=0.05, help=help_("opacity"))
-    cmap = widgets.control(c2.selectbox, f"cmap_{name}", COLORSCALES[0], scope=scope, label="Colour map",
+    default = widgets.HEATMAP_DEFAULTS
+    opacity = widgets.control(c1.slider, f"opacity_{name}", default["opacity"], scope=scope, label="Opacity",
+                              min_value=0.0, max_value=1.0, step=0.05, help=help_("opacity"))
+    cmap = widgets.control(c2.selectbox, f"cmap_{name}", default["colorscale"], scope=scope, label="Colour map",
                            options=COLORSCALES, help=help_("colour map"))
-    clip = widgets.control(c3.slider, f"clip_{name}", (2.0, 98.0), scope=scope, label="Clip percentiles", min_value=0.0,
-                           max_value=100.0, step=0.5, help=help_("clip percentiles"))
-    k = widgets.control(c4.number_input, f"topk_{name}", 5, scope=scope, label="Top-k patches", min_value=0,
-                        max_value=64, help=help_("top-k patches"))
+    clip = widgets.control(c3.slider, f"clip_{name}", default["clip"], scope=scope, label="Clip percentiles",
+                           min_value=0.0, max_value=100.0, step=0.5, help=help_("clip percentiles"))
+    k = widgets.control(c4.number_input, f"topk_{name}", default["top_k"], scope=scope, label="Top-k patches",
+                        min_value=0, max_value=64, help=help_("top-k patches"))
     for line in notes:
         widgets.image_notice(line)
-    show("heatmap", {"modality": name, "opacity": opacity, "colorscale": cmap, "clip": tuple(clip), "top_k": int(k)},
-         export_key=f"heatmap_{name}")
+    show("heatmap", widgets.heatmap_params(name, opacity, cmap, clip, k), export_key=f"heatmap_{name}")
     trust_panel.trust_panel(ctx, index, pattern, "image_map", name)
     st.caption(f"Colour: the U-Net gate per {exp.patch_size} x {exp.patch_size} patch — bright = kept by the model, "
                f"dark = suppressed; computed from the image itself, the same for every class (prediction: "
@@ -195,3 +197,4 @@ with right:
         if container.open:
             with container:
                 sections[label]()
+timing.mark("sample page end")
