@@ -24,6 +24,28 @@ from pathlib import Path
 APP_PACKAGE = "fusioncore_app"
 APP_ENTRY = "main.py"
 
+#: The checkout's ``.streamlit/config.toml`` settings an installed copy is served with when the caller
+#: has no Streamlit config of their own (a wheel has no ``.streamlit/`` folder, and Streamlit's defaults
+#: would show tracebacks in the browser: ``showErrorDetails = "full"``). tests/cli/test_dashboard_command.py
+#: checks these against the file, so the two cannot drift apart.
+INSTALLED_SETTINGS = {
+    "client.showErrorDetails": "false",
+    "client.toolbarMode": "minimal",
+    "server.maxUploadSize": "200",
+    "server.runOnSave": "false",
+    "server.enableXsrfProtection": "true",
+    "server.enableCORS": "true",
+    "server.enableAgentApi": "false",
+    "runner.magicEnabled": "false",
+    "theme.base": "light",
+    "theme.primaryColor": "#7a1f5c",
+}
+
+
+def _has_own_config(folder: Path) -> bool:
+    """Whether Streamlit, started in ``folder``, reads a config.toml of the user's (there or in ~)."""
+    return any((base / ".streamlit" / "config.toml").is_file() for base in (folder, Path.home()))
+
 
 def _folder(traversable, what: str) -> Path:
     if not isinstance(traversable, Path):
@@ -52,29 +74,44 @@ def app_dir() -> Path:
                      f"checkout's app/{APP_ENTRY}); reinstall fusioncore (pip install fusioncore or pip install -e .)")
 
 
-def dashboard_command(port: int | None = None, address: str = "127.0.0.1") -> list[str]:
-    """The command line that serves the dashboard (usage statistics off, no browser opened)."""
+def dashboard_command(port: int | None = None, address: str = "127.0.0.1", *, settings: dict[str, str] | None = None
+                      ) -> list[str]:
+    """The command line that serves the dashboard (usage statistics off, no browser opened);
+    ``settings`` (``section.option -> value``) become ``--section.option value`` flags."""
     if port is not None and not 1 <= int(port) <= 65535:
         raise ValueError(f"--port {port}: expected a TCP port between 1 and 65535")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_dir() / APP_ENTRY), "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.address", address]
     if port is not None:
         cmd += ["--server.port", str(int(port))]
+    for option, value in (settings or {}).items():
+        cmd += [f"--{option}", value]
     return cmd
+
+
+def served_from() -> tuple[Path | None, dict[str, str]]:
+    """Where the server starts and which settings it is given.
+
+    A checkout's dashboard runs in the checkout's root, as ``streamlit run app/main.py`` does, so
+    its ``.streamlit/config.toml`` applies. An installed copy runs in the caller's folder, where
+    a Streamlit config of the caller's applies if there is one; without one it gets
+    :data:`INSTALLED_SETTINGS`, the checkout's settings.
+    """
+    root = app_dir().parent
+    if (root / ".streamlit" / "config.toml").is_file():
+        return root, {}
+    return None, ({} if _has_own_config(Path.cwd()) else dict(INSTALLED_SETTINGS))
 
 
 def run_dashboard(port: int | None = None, address: str = "127.0.0.1") -> int:
     """Serve the dashboard until interrupted or terminated; returns streamlit's exit status.
 
-    A checkout's dashboard runs in the checkout's root, as ``streamlit run app/main.py`` does, so
-    its ``.streamlit/config.toml`` applies; an installed copy runs in the caller's folder (where
-    Streamlit looks for a ``.streamlit/config.toml`` of the caller's). A SIGTERM to this process
+    It starts where :func:`served_from` says, with its settings. A SIGTERM to this process
     is passed on to the server (and the server is stopped on any way out), so stopping
     ``fusioncore dashboard`` never leaves a Streamlit server behind.
     """
-    root = app_dir().parent
-    cwd = root if (root / ".streamlit" / "config.toml").is_file() else None
-    server = subprocess.Popen(dashboard_command(port, address), cwd=cwd)
+    cwd, settings = served_from()
+    server = subprocess.Popen(dashboard_command(port, address, settings=settings), cwd=cwd)
     forward = threading.current_thread() is threading.main_thread()  # signal handlers: main thread only
     previous = signal.signal(signal.SIGTERM, lambda *_: server.terminate()) if forward else None
     try:

@@ -64,3 +64,43 @@ def test_a_failed_server_is_an_error_and_a_terminated_one_is_not(capsys, monkeyp
     monkeypatch.setattr(launch, "run_dashboard", lambda port, address: -15)
     assert main(["dashboard"]) == 0
     assert "stopped (signal 15)" in capsys.readouterr().err
+
+
+def _flat(table: dict, prefix: str = "") -> dict[str, str]:
+    """``{"client": {"toolbarMode": "minimal"}}`` -> ``{"client.toolbarMode": "minimal"}``, values as flags."""
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def test_an_installed_copy_gets_the_checkouts_settings_unless_the_caller_has_a_config(tmp_path, monkeypatch):
+    """A wheel has no .streamlit/config.toml: without a config of the caller's, the server gets the
+    checkout's settings as flags (no tracebacks in the browser); with one, the caller's applies."""
+    import tomllib
+
+    shipped = _flat(tomllib.loads((REPO / ".streamlit" / "config.toml").read_text()))
+    flagged = set(shipped) - {"browser.gatherUsageStats", "server.address", "server.headless"}  # always given
+    assert launch.INSTALLED_SETTINGS == {k: shipped[k] for k in flagged}
+
+    installed = tmp_path / "site-packages" / launch.APP_PACKAGE
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(launch, "app_dir", lambda: installed)
+    caller = tmp_path / "work"
+    caller.mkdir()
+    monkeypatch.chdir(caller)
+    monkeypatch.setattr(launch.Path, "home", classmethod(lambda cls: tmp_path / "home"))
+    cwd, settings = launch.served_from()
+    assert cwd is None and settings == launch.INSTALLED_SETTINGS
+    cmd = launch.dashboard_command(settings=settings)
+    assert cmd[cmd.index("--client.showErrorDetails") + 1] == "false"
+    (caller / ".streamlit").mkdir()
+    (caller / ".streamlit" / "config.toml").write_text("[client]\nshowErrorDetails = \"full\"\n")
+    assert launch.served_from() == (None, {})
+
+
+def test_a_checkout_runs_in_its_root_with_its_own_config():
+    assert launch.served_from() == (REPO, {})
