@@ -22,6 +22,7 @@ import numpy as np
 
 from .config import schema_from_json, schema_to_json
 from .data.dataset import DatasetSplits, MultimodalDataset
+from .data.splits import held_out_rows, rest
 from .data.synthetic_cohort import GroundTruth, SyntheticCohort, make_synthetic_cohort
 
 DEMO_SEED = 0
@@ -89,24 +90,15 @@ def demo_checkpoint(name: str = "mmdynamics_image_omics") -> Path:
     return path
 
 
-def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed + 1)
-    test = []
-    for c in np.unique(labels):
-        rows = np.flatnonzero(labels == c)
-        rows = rows[rng.permutation(len(rows))]
-        test.extend(rows[: max(1, int(round(len(rows) * test_fraction)))].tolist())
-    test_index = np.sort(np.asarray(test, dtype=np.int64))
-    return np.setdiff1d(np.arange(len(labels)), test_index), test_index
-
-
 def make_demo_cohort(seed: int = DEMO_SEED, n: int = DEMO_SIZE, *, test_fraction: float = DEMO_TEST_FRACTION,
                      uninformative_images: float = DEMO_UNINFORMATIVE_IMAGES) -> DemoCohort:
     """Generate the demo cohort (see :func:`fusioncore.data.synthetic_cohort.make_synthetic_cohort`)."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     cohort = make_synthetic_cohort(n=n, seed=seed, uninformative_images=uninformative_images)
-    train, test = _stratified_split(cohort.data.labels, test_fraction, seed)
+    labels = cohort.data.labels
+    test = held_out_rows(len(labels), test_fraction, seed + 1, labels=labels, at_least=1)  # stratified
+    train = rest(len(labels), test)
     return DemoCohort(cohort.data, cohort.truth, train, test, seed, (
         f"Synthetic H&E + omics demo cohort: {n} samples, seed {seed}, classes {list(cohort.data.schema.classes)}; "
         f"evidence planted in known 8x8-px patches of the 64x64 tiles ({uninformative_images:.0%} of tiles hold none) and in "

@@ -39,7 +39,7 @@ def old_holdout_rows(labels, fraction, seed):  # training/selection.holdout_spli
     return np.sort(held)
 
 
-def old_demo_test_rows(labels, test_fraction, seed):  # datasets._stratified_split
+def old_demo_test_rows(labels, test_fraction, seed):  # the demo's old _stratified_split (demo.py)
     rng = np.random.default_rng(seed + 1)
     test = []
     for c in np.unique(labels):
