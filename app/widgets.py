@@ -340,13 +340,21 @@ def _same_values(old, new) -> bool:
 def export_buttons(bundle, ctx: Context, active: list[str] | None = None, key: str = "") -> None:
     """Download buttons for PNG, SVG, PDF, HTML, CSV and the JSON provenance of one figure.
 
-    Files are produced only when a button is clicked (deferred downloads), so a re-render costs
-    nothing; static formats go through the warm kaleido renderer (matplotlib fallback). The file
-    names and the provenance name the sample, the explained class, the modalities switched off
-    and every control of the figure (``bundle.extra``).
+    Files are produced only when a button is clicked (deferred downloads); static formats go
+    through the warm kaleido renderer (matplotlib fallback). The file names and the provenance
+    name the sample, the explained class, the modalities switched off and every control of the
+    figure (``bundle.extra``).
+
+    Why the popover is lazy (its buttons exist only while it is open): a closed popover's
+    columns, six buttons and caption were re-sent on every rerun, a fifth of a switch click's
+    messages, each one re-rendered by the browser (``benchmarks/bench_browser.py``).
     """
     from fusioncore import viz
 
+    panel = st.popover(f"Export {bundle.view}", icon=":material/download:", key=f"export_{key or bundle.view}",
+                       on_change="rerun")
+    if not panel.open:
+        return
     stem = bundle.export_stem(ctx.model_label)
     data = bundle.data
 
@@ -358,7 +366,7 @@ def export_buttons(bundle, ctx: Context, active: list[str] | None = None, key: s
 
         return render
 
-    with st.popover(f"Export {bundle.view}", icon=":material/download:"):
+    with panel:
         cols = st.columns(3)
         for i, fmt in enumerate(viz.ALL_FORMATS):
             cols[i % 3].download_button(fmt.upper(), make(fmt), file_name=f"{stem}.{fmt}",
