@@ -13,11 +13,14 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gc_freeze  # noqa: E402
 import sidebar  # noqa: E402
+import timing  # noqa: E402
 import widgets  # noqa: E402
 from boundary import guard  # noqa: E402
 from login import require_login  # noqa: E402
 
+timing.mark("script start")
 st.set_page_config(page_title="fusioncore explainability", page_icon=":microscope:", layout="wide")
 require_login()  # a no-op unless .streamlit/secrets.toml configures a login (docs/deployment.md)
 # A 1280 x 720 laptop: less padding above the page, smaller headings and metric values, so the
@@ -31,6 +34,7 @@ st.html("""<style>
 widgets.notice()
 st.session_state.pop(widgets.LOAD_ERROR, None)  # the sidebar records this run's loading error, if any
 st.session_state["context"] = sidebar.sidebar()
+timing.mark("sidebar done")
 pages = [
     st.Page("views/sample.py", title="Sample", icon=":material/person_search:", default=True),
     st.Page("views/attention.py", title="Attention", icon=":material/grid_on:"),
@@ -46,3 +50,5 @@ with guard(f"The {title} page failed"):  # every exception a message, its traceb
         page.run()
     finally:  # also after st.stop(): the page is drawn, the next click's work can start
         widgets.start_prefetch()
+        gc_freeze.freeze_long_lived()  # once: without a warm start, the first run's imports and model
+        timing.mark("script end")

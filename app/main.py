@@ -19,7 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import timing  # noqa: E402  -- first: its clock starts here
 
 timing.mark("main.py imported streamlit")
+import gc_freeze  # noqa: E402
 import preload  # noqa: E402
+
+gc_freeze.enable()
 
 preload.start()  # before the imports below (torch, via the tile route) and the server's start: they overlap
 import tiles  # noqa: E402

@@ -27,6 +27,7 @@ def _warm() -> None:
     try:
         from fusioncore.inspect import cache, demo_assets
 
+        import gc_freeze
         import loading
 
         assets = demo_assets()
@@ -42,6 +43,7 @@ def _warm() -> None:
         data = loading.aligned(model_key, data_key, model, data).unwrap()  # as the sidebar hands it to the pages
         timing.mark("preload cohort")
         _first_page(model, model_key, data, data_key, split)
+        gc_freeze.freeze_long_lived()  # the imports and the default model: no longer walked after each run
         timing.mark("preload done")
     except Exception as err:  # never fatal: the first page load does the same work and reports it
         log_exception(err, "dashboard", "preloading the bundled demo")
