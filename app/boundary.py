@@ -1,7 +1,8 @@
 """The dashboard's exception boundary: every failure in the sidebar or a page becomes a message.
 
 ``dashboard.py`` runs the page inside :func:`guard`, and the sidebar runs each of its sections inside
-one, so no page needs its own ``try``. What the user reads depends on the failure:
+one, so no page needs its own ``try``; a page's fragments are :func:`fragment`s, whose own reruns
+do not pass through ``dashboard.py``. What the user reads depends on the failure:
 
 * a library error (``ValueError``: ``CheckpointError``, ``DataError``, ``AccessError``...): its
   own message, which names the file, field or option and what was expected;
@@ -15,10 +16,11 @@ to the page; Streamlit's own control flow (``st.stop``, ``st.rerun``) passes thr
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 
@@ -57,3 +59,19 @@ def guard(what: str, show: Callable[[str], object] = st.error) -> Iterator[Guard
     except Exception as err:  # the boundary: nothing gets past it to Streamlit's error page
         state.failed = True
         show(message(err, what))
+
+
+def fragment(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``st.fragment`` whose every run is inside :func:`guard` (``what`` failed). Why: a control in
+    a fragment reruns only the fragment, so the page's guard in ``dashboard.py`` does not see what
+    that rerun raises; without this it reached Streamlit's own error box."""
+
+    def decorate(draw: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(draw)
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            with guard(what):
+                draw(*args, **kwargs)
+
+        return st.fragment(guarded)
+
+    return decorate

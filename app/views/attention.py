@@ -6,6 +6,7 @@ import streamlit as st
 from fusioncore.explain.attention_patches import reader_names
 
 import widgets
+from boundary import fragment
 
 ctx = widgets.context()
 st.title("Attention view")
@@ -45,7 +46,7 @@ else:
     st.caption(f"{exp.method} has no fusion channels.")
 
 
-@st.fragment  # its controls rerun this section only
+@fragment("The Attention page failed")  # its controls rerun this section only
 def image_attention(modality: str, j: int) -> None:
     """The attention each reader (fusion channel, return token / readout, the patches themselves)
     pays to each patch of image ``modality``, over the tile."""

@@ -1,5 +1,15 @@
 """Sample view: prediction and modality switches beside the explanations (one tab each: image
-maps, feature gates, attributions, whole images), laid out for a 1280 x 720 screen."""
+maps, feature gates, attributions, whole images), laid out for a 1280 x 720 screen.
+
+Why the body is a fragment (:func:`body`): a switch or sample click reruns only what depends on
+it — not the sidebar, the page's style and notices — so the browser gets and redraws less
+(about 40 ms of a click's wait, ``benchmarks/bench_browser.py``). Every section takes the
+:class:`Shown` state it draws, so a section's own fragment rerun (image-map controls, gates)
+uses the sample and switches it was last drawn with.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import streamlit as st
@@ -8,25 +18,29 @@ import state
 import timing
 import trust_panel
 import widgets
+from boundary import fragment
 from fusioncore.data.images import INPUT_RULE
 from fusioncore.explain.attributions import METHOD_LABELS
 from fusioncore.inspect.figures import COLORSCALES
 from fusioncore.inspect.notices import UNAVAILABLE
 
-timing.mark("sample page start")
-ctx = widgets.context()
-st.title("Sample view")
-widgets.page_notices(ctx)
-index, pattern = widgets.sample_controls(ctx)
-exp = widgets.explanation(ctx, index, pattern)
-if exp is None:
-    st.stop()
-active = exp.active_modalities
 help_ = widgets.helptip
-show = widgets.sample_figures(ctx, index, pattern, exp)  # show(view, params, export_key=...)
 
 
-def prediction() -> None:
+@dataclass(frozen=True)
+class Shown:
+    """What one run of the sample view draws: the context, the sample and switches, their
+    explanation and ``show(view, params, export_key=...)`` for its figures."""
+
+    ctx: widgets.Context
+    index: int
+    pattern: tuple[bool, ...]
+    exp: Any
+    show: Callable[..., None]
+
+
+def prediction(v: Shown) -> None:
+    exp = v.exp
     off = exp.switched_off
     cols = st.columns(3)
     cols[0].metric("Prediction", exp.predicted_class, f"{exp.change[exp.predicted]:+.3f} vs all present" if off else None,
@@ -41,7 +55,8 @@ def prediction() -> None:
                 + ", ".join(f"{c} {d:+.3f}" for c, d in zip(exp.classes, exp.change)))
 
 
-def informativeness() -> None:
+def informativeness(v: Shown) -> None:
+    exp, show = v.exp, v.show
     if not (exp.confidence or exp.modality_weights):
         st.caption(f"{exp.method} gives no per-modality confidence.")
         return
@@ -55,8 +70,9 @@ def informativeness() -> None:
         st.table(sample_confidence_table(exp).set_index("modality"))  # a small HTML table: cheap to redraw
 
 
-@st.fragment  # its controls rerun this section only, not the prediction
-def image_tab(name: str) -> None:
+@fragment("The Sample page failed")  # its controls rerun this section only, not the prediction
+def image_tab(v: Shown, name: str) -> None:
+    ctx, exp, show = v.ctx, v.exp, v.show
     shape = exp.images[name].shape
     notes = state.upload_warnings(ctx, exp.sample_id, name)
     rule = f"Input {shape[2]} x {shape[1]} px: {INPUT_RULE} (as in training)."
@@ -82,14 +98,15 @@ def image_tab(name: str) -> None:
     for line in notes:
         widgets.image_notice(line)
     show("heatmap", widgets.heatmap_params(name, opacity, cmap, clip, k), export_key=f"heatmap_{name}")
-    trust_panel.trust_panel(ctx, index, pattern, "image_map", name)
+    trust_panel.trust_panel(ctx, v.index, v.pattern, "image_map", name)
     st.caption(f"Colour: the U-Net gate per {exp.patch_size} x {exp.patch_size} patch — bright = kept by the model, "
                f"dark = suppressed; computed from the image itself, the same for every class (prediction: "
                f"**{exp.predicted_class}**). {rule}", help=help_("patch map") + " " + help_("input rule"))
 
 
-@st.fragment  # its controls rerun this section only, not the prediction
-def gates_tab(gated: list[str], tabular: list[str]) -> None:
+@fragment("The Sample page failed")  # its controls rerun this section only, not the prediction
+def gates_tab(v: Shown, gated: list[str], tabular: list[str]) -> None:
+    ctx, exp, show = v.ctx, v.exp, v.show
     if not gated:
         on = any(exp.present[exp.modality_names.index(m)] for m in tabular)
         st.caption(f"No feature gates: {exp.method} has none." if on else "No feature gates: the tabular modalities are off.")
@@ -104,11 +121,13 @@ def gates_tab(gated: list[str], tabular: list[str]) -> None:
                              placeholder="e.g. GENE12 or ^mrna", help=help_("feature search"))
     st.caption(help_("feature gate"))
     show("gates", {"modality": modality, "top_k": int(top_k), "search": search}, export_key="gates")
-    trust_panel.trust_panel(ctx, index, pattern, "gates", modality)
+    trust_panel.trust_panel(ctx, v.index, v.pattern, "gates", modality)
 
 
-def attributions_tab() -> None:
+def attributions_tab(v: Shown) -> None:
     from fusioncore.inspect.figures import attributions as attribution_figure
+
+    ctx, index, pattern, exp = v.ctx, v.index, v.pattern, v.exp
 
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
     method = widgets.control(c1.selectbox, "attr_method", "ig", scope=ctx.scope, label="Method", options=list(METHOD_LABELS),
@@ -124,19 +143,21 @@ def attributions_tab() -> None:
         except ValueError as err:
             st.error(str(err))
             return
-    for name in active:
+    for name in exp.active_modalities:
         bundle = attribution_figure(attr, name, top_k=20 if exp.kinds[name] != "image" else 5, patch_size=exp.patch_size,
                                     image=exp.images.get(name), exp=exp)
         st.plotly_chart(bundle.figure, key=f"fig_attr_{name}")
-        widgets.export_buttons(bundle, ctx, active, key=f"attr_{name}")
+        widgets.export_buttons(bundle, ctx, exp.active_modalities, key=f"attr_{name}")
         trust_panel.trust_panel(ctx, index, pattern, method, name)
 
 
-@st.fragment  # independent of the switches: its upload and buttons rerun this section only
-def whole_image_tab() -> None:
+@fragment("The Sample page failed")  # independent of the switches: its upload and buttons rerun this section only
+def whole_image_tab(v: Shown) -> None:
     from fusioncore import viz
     from fusioncore.inspect.notices import check_image_bytes, check_lines
     from fusioncore.inspect.whole_image import whole_image_heatmap
+
+    ctx, exp = v.ctx, v.exp
 
     st.caption("Upload a larger image (PNG, JPEG or TIFF, e.g. a slide region): it is cut into tiles of the model's input "
                "size (no scaling), every tile goes through the image gate, and the map is stitched back at full "
@@ -177,24 +198,40 @@ def whole_image_tab() -> None:
                        on_click="ignore")
 
 
-left, right = st.columns([2, 3], gap="medium")
-with left:
-    prediction()
-    overview = {"Modality informativeness": informativeness, "Class probabilities": lambda: show("probabilities")}
-    for label, container in zip(overview, widgets.tabs("overview_tab", list(overview))):
-        if container.open:
-            with container:
-                overview[label]()
-with right:
-    tabular = exp.modalities_of("tabular")
-    sections = {f"Image map: {m}": (lambda m=m: image_tab(m)) for m in exp.modalities_of("image")}
-    if tabular:
-        sections["Feature gates"] = lambda: gates_tab(exp.modalities_of("tabular", gated=True), tabular)
-    sections["Attributions"] = attributions_tab
-    if exp.modalities_of("image", gated=True):
-        sections["Whole image"] = whole_image_tab
-    for label, container in zip(sections, widgets.tabs("sample_tab", list(sections))):
-        if container.open:
-            with container:
-                sections[label]()
+@fragment("The Sample page failed")
+def body(ctx: widgets.Context) -> None:
+    """Sample, switches, prediction and explanations: rerun alone when a control in it changes."""
+    index, pattern = widgets.sample_controls(ctx)
+    exp = widgets.explanation(ctx, index, pattern)
+    if exp is None:
+        return
+    v = Shown(ctx, index, pattern, exp, widgets.sample_figures(ctx, index, pattern, exp))
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        prediction(v)
+        overview = {"Modality informativeness": informativeness, "Class probabilities": lambda v: v.show("probabilities")}
+        for label, container in zip(overview, widgets.tabs("overview_tab", list(overview))):
+            if container.open:
+                with container:
+                    overview[label](v)
+    with right:
+        tabular = exp.modalities_of("tabular")
+        sections = {f"Image map: {m}": (lambda v, m=m: image_tab(v, m)) for m in exp.modalities_of("image")}
+        if tabular:
+            sections["Feature gates"] = lambda v: gates_tab(v, exp.modalities_of("tabular", gated=True), tabular)
+        sections["Attributions"] = attributions_tab
+        if exp.modalities_of("image", gated=True):
+            sections["Whole image"] = whole_image_tab
+        for label, container in zip(sections, widgets.tabs("sample_tab", list(sections))):
+            if container.open:
+                with container:
+                    sections[label](v)
+    widgets.start_prefetch()  # a fragment rerun does not reach the entry script's own call
+
+
+timing.mark("sample page start")
+context = widgets.context()
+st.title("Sample view")
+widgets.page_notices(context)
+body(context)
 timing.mark("sample page end")
