@@ -24,7 +24,7 @@ import preload  # noqa: E402
 
 gc_freeze.enable()
 
-preload.start()  # before the imports below (torch, via the tile route) and the server's start: they overlap
+preload.start()  # imports torch and loads the default model while the server starts and the browser loads the page
 import tiles  # noqa: E402
 
 timing.mark("main.py imported tiles")

@@ -17,8 +17,6 @@ import time
 
 import streamlit as st
 
-from fusioncore.errorlog import log_exception
-
 
 def _warm() -> None:
     import timing
@@ -46,6 +44,8 @@ def _warm() -> None:
         gc_freeze.freeze_long_lived()  # the imports and the default model: no longer walked after each run
         timing.mark("preload done")
     except Exception as err:  # never fatal: the first page load does the same work and reports it
+        from fusioncore.errorlog import log_exception
+
         log_exception(err, "dashboard", "preloading the bundled demo")
 
 

@@ -19,13 +19,15 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fusioncore.slides.deepzoom import COLORMAPS, SlideLayers
+if TYPE_CHECKING:  # imported where used: main.py imports this module before the server starts, without torch
+    from fusioncore.slides.deepzoom import SlideLayers
 
 PREFIX = "/fusioncore/tiles"
 CACHE = {"Cache-Control": "private, max-age=3600"}
@@ -72,6 +74,8 @@ def _not_found(what: str) -> Response:
 
 def _layer(name: str) -> tuple[str, str] | None:
     """``slide`` or ``heatmap-<colour map>`` -> (layer, colour map)."""
+    from fusioncore.slides.deepzoom import COLORMAPS
+
     if name == "slide":
         return "slide", "viridis"
     layer, _, cmap = name.partition("-")
