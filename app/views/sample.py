@@ -131,7 +131,7 @@ def attributions_tab(v: Shown) -> None:
 
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
     method = widgets.control(c1.selectbox, "attr_method", "ig", scope=ctx.scope, label="Method", options=list(METHOD_LABELS),
-                             format_func=METHOD_LABELS.get, help=" ".join(f"**{v}**: {help_(v)}" for v in METHOD_LABELS.values()))
+                             format_func=METHOD_LABELS.get, help=" ".join(f"**{m}**: {help_(m)}" for m in METHOD_LABELS.values()))
     st.caption(f"Explained class: **{exp.predicted_class}** (the prediction). {help_('attribution')}",
                help=help_("explained class"))
     if not c2.button("Compute attributions", key="attr_go", help="Runs captum on this sample (a few seconds)") \
