@@ -346,8 +346,8 @@ def export_buttons(bundle, ctx: Context, active: list[str] | None = None, key: s
     figure (``bundle.extra``).
 
     Why the popover is lazy (its buttons exist only while it is open): a closed popover's
-    columns, six buttons and caption were re-sent on every rerun, a fifth of a switch click's
-    messages, each one re-rendered by the browser (``benchmarks/bench_browser.py``).
+    columns, six buttons and caption were re-sent on every rerun, and the browser re-rendered
+    each of them (``benchmarks/bench_browser.py`` counts a click's messages).
     """
     from fusioncore import viz
 

@@ -10,7 +10,8 @@ One run, three measurements on the bundled demo (``fusioncore/assets/demo``, or 
 * **toggle**: a modality switch clicked -> the new prediction visible (the "Without <m>" line
   appears, or goes) and -> the page settled (script done, no stale element, charts redrawn),
   timed in the page with ``performance.now()``; every modality off then on, over several
-  samples (the first visit of a pattern runs the model, a repeat is cached);
+  samples (the first visit of a pattern runs the model, a repeat is cached), with the WebSocket
+  messages each toggle brought (what the server sent and the browser drew);
 * **export**: a PNG / SVG / PDF download button clicked -> the file received, first click
   (browser start) apart from the later ones.
 
@@ -99,12 +100,16 @@ def wait_settled(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function(SETTLED_JS, polling="raf", timeout=timeout_ms)
 
 
-def cold_start(browser, port: int, root: Path, log: Path | None = None) -> tuple[dict, subprocess.Popen, object]:
+def cold_start(browser, port: int, root: Path, log: Path | None = None,
+               frames: list | None = None) -> tuple[dict, subprocess.Popen, object]:
     """Milliseconds from ``streamlit run`` to the first full render, and to each phase on the way
     (server healthy, page loaded, prediction shown, heatmap drawn, settled); returns the server
-    and page. The phases say where a slow cold start goes."""
+    and page. The phases say where a slow cold start goes. ``frames`` gets one entry per
+    WebSocket message the page receives (what a click makes the server send and the browser draw)."""
     url = f"http://127.0.0.1:{port}"
     page = browser.new_page(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    if frames is not None:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda _payload: frames.append(1)))
     t0 = time.perf_counter()
     phases = {"start_epoch_s": round(time.time(), 3)}  # lines up with the server's timing log
 
@@ -161,28 +166,32 @@ def toggle(page, name: str, off: bool) -> tuple[float, float]:
     return page.evaluate(WAIT_JS, [name, off])
 
 
-def toggles(page, n: int) -> dict:
-    """Each modality off then on, sample after sample, until ``n`` toggles are timed."""
+def toggles(page, n: int, frames: list) -> dict:
+    """Each modality off then on, sample after sample, until ``n`` toggles are timed (with the
+    WebSocket messages each one brought)."""
     names = [b.get_attribute("class").split("st-key-toggle_")[1].split()[0]
              for b in page.locator('[data-testid="stMain"] [class*="st-key-toggle_"]').all()]
     samples = page.locator('.st-key-sample').first
-    prediction, settled, first_visit = [], [], []
+    prediction, settled, first_visit, messages = [], [], [], []
     sample_index = 0
     while len(prediction) < n:
         for name in names:
             for off in (True, False):
+                before = len(frames)
                 seen, done = toggle(page, name, off)
                 prediction.append(seen)
                 settled.append(done)
                 if off:
                     first_visit.append(seen)
                 wait_settled(page)
+                messages.append(len(frames) - before)
         sample_index += 1
         samples.click()
         page.get_by_role("option").nth(sample_index).click()
         wait_settled(page)
     return {"prediction_ms": summary(prediction), "settled_ms": summary(settled),
-            "prediction_first_visit_ms": summary(first_visit), "modalities": names}
+            "prediction_first_visit_ms": summary(first_visit), "messages_per_toggle": summary(messages),
+            "modalities": names}
 
 
 def exports(page, n: int) -> dict:
@@ -224,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         server = None
         try:
-            phases, server, page = cold_start(browser, free_port(), args.root.resolve(), args.server_log)
+            frames: list = []
+            phases, server, page = cold_start(browser, free_port(), args.root.resolve(), args.server_log, frames)
             result["cold_start_ms"] = phases["settled"]
             result["cold_start_phases_ms"] = phases
             if args.toggles:
-                result.update(toggles(page, args.toggles))
+                result.update(toggles(page, args.toggles, frames))
             if args.exports:
                 result["export"] = exports(page, args.exports)
         finally:

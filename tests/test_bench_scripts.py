@@ -29,3 +29,20 @@ def test_mca_attention_benchmark_tiny_run(tmp_path):
         assert r["seconds"] > 0 and r["peak_mib"] >= 0 and "peak_mib_default_allocator" in r
     fractions = [r["present_token_fraction"] for r in report["results"]]
     assert fractions[0] == fractions[1] == 1.0 and fractions[2] < 1.0
+
+
+def test_gc_benchmark_reports_both_sides(tmp_path):
+    import pytest
+
+    from fusioncore.inspect import demo_assets
+
+    if not demo_assets().available:
+        pytest.skip("the bundled demo checkpoints are not built")
+    out = tmp_path / "gc.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gc.py"), "--repeats", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "| before freeze |" in done.stdout and "| after freeze |" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["frozen_objects"] > 100_000  # torch, the U-Net's libraries and the model
+    assert report["after_freeze"]["objects_walked"] < report["before_freeze"]["objects_walked"] / 100
